@@ -1,0 +1,47 @@
+# deepms: `make train` trains the default task on embedded defaults; `make test` runs the tests.
+# Both build the virtual environment first when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+SHARED_DATA := $(abspath ../shared/data)
+# Resolve data sets from the local mirror when there is one (files are checked against sha256).
+ifneq ($(wildcard $(SHARED_DATA)/SHA256SUMS),)
+export DEEPMS_DATA_MIRROR ?= $(SHARED_DATA)
+endif
+MLFLOW_DB ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
+
+.PHONY: setup train test lint format bench ui clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade pip
+	$(VENV)/bin/pip install -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+train: setup  ## train pdeep on CPU with the defaults; extra overrides via ARGS="key=value ..."
+	$(PY) train.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests train.py experiments
+	$(VENV)/bin/ruff format --check src tests train.py experiments
+
+format: setup
+	$(VENV)/bin/ruff format src tests train.py experiments
+	$(VENV)/bin/ruff check --fix src tests train.py experiments
+
+bench: setup  ## run the studies in experiments/ and write experiments/results/
+	$(PY) experiments/bench.py $(ARGS)
+
+ui: setup  ## MLflow UI on http://127.0.0.1:5000 over the local store
+	mkdir -p mlruns/artifacts
+	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_DB) \
+		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf outputs .pytest_cache .ruff_cache

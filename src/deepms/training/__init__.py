@@ -1,0 +1,1 @@
+"""Task-independent training machinery: the runner, the base module and batching."""

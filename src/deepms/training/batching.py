@@ -1,0 +1,86 @@
+"""Length-bucketed batching (as in AlphaPeptDeep): batches of similar-length sequences waste
+little padding, which matters for recurrent models on CPU.
+
+Each epoch the indices are shuffled, cut into pools of ``pool`` batches, each pool sorted by length
+and cut into batches, and the batches shuffled again. Under DDP each rank takes every
+``world_size``-th batch (the list is padded by repetition so every rank runs the same number of
+steps), so no DistributedSampler is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+
+def _world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
+
+
+class LengthBucketBatchSampler(Sampler[list[int]]):
+    """Yield lists of dataset indices whose sequence lengths are close."""
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        pool: int = 50,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.pool = max(1, pool)
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this each epoch so the shuffle differs between epochs."""
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        rng = np.random.default_rng(self.seed + self.epoch)
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        pool_size = self.batch_size * self.pool
+        batches: list[list[int]] = []
+        for start in range(0, n, pool_size):
+            chunk = order[start : start + pool_size]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            for b in range(0, len(chunk), self.batch_size):
+                batch = chunk[b : b + self.batch_size]
+                if self.drop_last and len(batch) < self.batch_size:
+                    continue
+                batches.append(batch.tolist())
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._batches()
+        world_size, rank = _world()
+        if world_size > 1 and batches:
+            per_rank = -(-len(batches) // world_size)
+            batches = (batches * world_size)[: per_rank * world_size]
+            batches = batches[rank::world_size]
+        yield from batches
+
+    def __len__(self) -> int:
+        n = len(self.lengths)
+        pool_size = self.batch_size * self.pool
+        count = 0
+        for start in range(0, n, pool_size):
+            size = min(pool_size, n - start)
+            count += size // self.batch_size if self.drop_last else -(-size // self.batch_size)
+        world_size, _ = _world()
+        return -(-count // world_size)
