@@ -15,7 +15,7 @@ from deepms.datasets.registry import (
     sha256_file,
     verify,
 )
-from deepms.datasets.splits import grouped_split, group_uniform
+from deepms.datasets.splits import group_uniform, grouped_split
 
 __all__ = [
     "DataFile",

@@ -62,7 +62,7 @@ def _catalog() -> dict[str, Dataset]:
     return {
         name: Dataset(
             name=name,
-            files=tuple(DataFile(**f) for f in entry["files"]),
+            files=tuple(DataFile(**{"url": None, **f}) for f in entry["files"]),
             description=entry["description"],
             licence=entry["licence"],
             task=entry.get("task", ""),
@@ -182,6 +182,4 @@ def resolve(
     download: bool = True,
 ) -> dict[str, Path]:
     """Resolve every file of data set ``name``; keys are the catalogue paths."""
-    return {
-        f.path: resolve_file(f, mirror, cache_dir, download) for f in get_dataset(name).files
-    }
+    return {f.path: resolve_file(f, mirror, cache_dir, download) for f in get_dataset(name).files}

@@ -1,4 +1,4 @@
-"""Readers and writers that turn MS file formats into :class:`Spectrum` / :class:`AnnotatedSpectrum`.
+"""Readers/writers turning MS file formats into :class:`Spectrum` / :class:`AnnotatedSpectrum`.
 
 Every reader streams records and reports a malformed one as
 :class:`deepms.errors.DataFormatError` (file, record, cause); ``on_error="skip"`` logs it instead.

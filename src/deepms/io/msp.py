@@ -49,7 +49,8 @@ def _parse_record(lines: list[str]) -> Spectrum:
             key, sep, value = line.partition(":")
             if not sep:
                 raise ValueError(f"expected 'Key: value' before the peaks, got {line!r}")
-            head[key.strip()] = value.strip()
+            key = "Num peaks" if key.strip().lower() == "num peaks" else key.strip()
+            head[key] = value.strip()
     sequence, slash, charge = head.get("Name", "").rpartition("/")
     if not slash or not charge.isdigit():
         raise ValueError(f"Name {head.get('Name')!r} is not 'SEQUENCE/charge'")
@@ -94,7 +95,7 @@ def _records(path: Path) -> Iterator[list[str]]:
                 block, in_peaks = [], False
             if line and not line.startswith("#"):
                 block.append(line)
-                in_peaks = in_peaks or line.startswith("Num peaks")
+                in_peaks = in_peaks or line.lower().startswith("num peaks")
     if block:
         yield block
 

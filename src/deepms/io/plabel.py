@@ -18,7 +18,7 @@ LOSSES = ("NH3", "H2O", "ModLoss")
 
 
 def _charge_from_spec(spec: str) -> int:
-    """``<raw>.<scan>.<scan>.<charge>.<n>.dta`` -> charge (counted from the right: raw may hold dots)."""
+    """``<raw>.<scan>.<scan>.<charge>.<n>.dta`` -> charge, counted from the right (raw has dots)."""
     parts = spec.rsplit(".", 5)
     if len(parts) != 6 or parts[5] != "dta":
         raise ValueError(f"spec {spec!r} is not '<raw>.<scan>.<scan>.<charge>.<n>.dta'")
@@ -81,7 +81,9 @@ def _record(fields: dict[str, str], cache: dict[tuple[str, str], Peptide]) -> An
     )
 
 
-def read_plabel(path: str | PathLike[str], on_error: OnError = "raise") -> Iterator[AnnotatedSpectrum]:
+def read_plabel(
+    path: str | PathLike[str], on_error: OnError = "raise"
+) -> Iterator[AnnotatedSpectrum]:
     """Stream PSMs from a pDeep2 ``.plabel`` (tab separated, header ``spec peptide modinfo b ...``).
 
     Errors name the ``spec`` field (or ``line N``) and the cause.

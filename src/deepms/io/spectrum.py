@@ -18,7 +18,7 @@ ANNOTATED_ION_TYPES = ("b", "y")
 PEAK_METADATA_KEYS = ("annotations",)
 
 
-@dataclass
+@dataclass(eq=False)  # arrays make value equality ambiguous; compare fields explicitly
 class Spectrum:
     """A peak list plus what is known about its precursor and acquisition.
 
@@ -46,14 +46,19 @@ class Spectrum:
                 f"spectrum {self.identifier}: {self.mz.size} m/z values but "
                 f"{self.intensity.size} intensities"
             )
+        per_peak = [k for k in PEAK_METADATA_KEYS if self.metadata.get(k) is not None]
+        for key in per_peak:
+            if len(self.metadata[key]) != self.mz.size:
+                raise ValueError(
+                    f"spectrum {self.identifier}: {len(self.metadata[key])} {key} for "
+                    f"{self.mz.size} peaks"
+                )
         if self.mz.size > 1 and np.any(np.diff(self.mz) < 0):
             order = np.argsort(self.mz, kind="stable")
             self.mz = self.mz[order]
             self.intensity = self.intensity[order]
-            for key in PEAK_METADATA_KEYS:
-                value = self.metadata.get(key)
-                if value is not None and len(value) == order.size:
-                    self.metadata[key] = [value[i] for i in order]
+            for key in per_peak:
+                self.metadata[key] = [self.metadata[key][i] for i in order]
 
     @property
     def n_peaks(self) -> int:
@@ -61,7 +66,7 @@ class Spectrum:
         return int(self.mz.size)
 
 
-@dataclass
+@dataclass(eq=False)
 class AnnotatedSpectrum:
     """Fragment-ion intensities for sources that store ions, not peaks (pDeep2, Prosit).
 

@@ -41,11 +41,11 @@ def build(cfg: DictConfig) -> tuple[Any, Any, Any]:
     """Datamodule, model and trainer from the config (nothing is fitted)."""
     from hydra.utils import instantiate
 
-    datamodule = instantiate(cfg.data, _recursive_=False)
+    datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
     datamodule.prepare_data()
     datamodule.setup("fit")
     model_kwargs = datamodule.model_kwargs() if hasattr(datamodule, "model_kwargs") else {}
-    model = instantiate(cfg.model, _recursive_=False, **model_kwargs)
+    model = instantiate(cfg.model, _recursive_=False, _convert_="all", **model_kwargs)
     run_name = cfg.get("run_name") or default_run_name(cfg)
     loggers = _instantiate_group(cfg.get("logger"), run_name=run_name)
     callbacks = _instantiate_group(cfg.get("callbacks"))

@@ -159,7 +159,7 @@ class SpectrumDataset(Dataset):
             "target": s.target,
             "mask": s.mask,
             "source": s.source,
-            "peptide": s.peptide,
+            "peptide": s.peptide.to_proforma(),  # strings: Lightning cannot move dataclasses
             "charge": s.charge,
         }
 

@@ -172,7 +172,7 @@ class PDeepModel(TaskModule):
             self._log_plots(examples)
 
     def _log_plots(self, examples: list[dict[str, Any]]) -> None:
-        from deepms.chem import fragment_mz
+        from deepms.chem import fragment_mz, parse_proforma
         from deepms.plots import histogram, mirror_plot
         from deepms.tracking import log_figure
 
@@ -184,8 +184,9 @@ class PDeepModel(TaskModule):
         charges = tuple(self.hparams.fragment_charges)
         for rank, index in enumerate(picks):
             e = examples[index]
-            mz = fragment_mz(e["peptide"], charges=charges)[..., 0]  # [bonds, 2, charges]
-            n_bonds = len(e["peptide"].sequence) - 1
+            peptide = parse_proforma(e["peptide"])
+            mz = fragment_mz(peptide, charges=charges)[..., 0]  # [bonds, 2, charges]
+            n_bonds = len(peptide.sequence) - 1
             labels = [
                 f"{ion}{k + 1 if ion == 'b' else n_bonds - k}{'+' * z}"
                 for k in range(n_bonds)

@@ -1,0 +1,33 @@
+"""Callbacks the runner adds through ``conf/callbacks``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import lightning.pytorch as pl
+
+log = logging.getLogger("deepms.train")
+
+
+class EpochSummary(pl.Callback):
+    """One log line per epoch (loss, monitored metrics, seconds): readable in CI logs and files
+    where no progress bar is drawn."""
+
+    def __init__(self, keys: tuple[str, ...] = ("train_loss", "val_loss")) -> None:
+        self.keys = tuple(keys)
+        self._start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        shown = [k for k in metrics if k in self.keys or k.startswith("val_")]
+        text = ", ".join(f"{k}={float(metrics[k]):.4f}" for k in sorted(shown))
+        seconds = time.perf_counter() - self._start
+        log.info("epoch %d/%s: %s (%.1f s)", trainer.current_epoch + 1, trainer.max_epochs, text,
+                 seconds)

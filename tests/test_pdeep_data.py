@@ -1,0 +1,80 @@
+"""pdeep samples: masking of impossible ions, normalisation, acquisition features, padding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepms.chem import parse_proforma
+from deepms.chem.encoding import PeptideEncoder
+from deepms.io import AnnotatedSpectrum
+from deepms.tasks.pdeep.data import (
+    MAX_CHARGE,
+    N_META,
+    SpectrumDataset,
+    collate,
+    ion_mask,
+    make_sample,
+    meta_features,
+)
+
+
+def test_meta_features_flag_unknown_collision_energy() -> None:
+    known = meta_features(2, 28.0, "HCD", "FTMS")
+    unknown = meta_features(3, None, None, None)
+    assert known.shape == unknown.shape == (N_META,)
+    assert known[1] == 1.0 and unknown[2] == 1.0  # charge one-hot
+    assert known[MAX_CHARGE] == pytest.approx(0.28) and known[MAX_CHARGE + 1] == 1.0
+    assert unknown[MAX_CHARGE] == 0.0 and unknown[MAX_CHARGE + 1] == 0.0  # not invented
+    assert unknown[-1] == 1.0 and unknown[MAX_CHARGE + 4] == 1.0  # "unknown" slots
+
+
+def test_ion_mask_hides_fragments_above_precursor_charge() -> None:
+    mask = ion_mask(3, precursor_charge=1, fragment_charges=(1, 2))
+    assert mask.tolist() == [[True, False, True, False]] * 3
+    assert ion_mask(2, 2, (1, 2)).all()
+
+
+def _record(charge: int, _raw: np.ndarray | None = None) -> AnnotatedSpectrum:
+    """A record of PEPTK; the targets under test are passed to make_sample separately."""
+    return AnnotatedSpectrum("r1", parse_proforma("PEPTK"), charge, np.zeros((4, 2, 3)))
+
+
+def test_make_sample_normalises_and_masks_source_impossible_ions() -> None:
+    raw = np.zeros((4, 2, 2), dtype=np.float32)
+    raw[0, 0, 0] = 50.0  # b1+
+    raw[2, 1, 0] = 200.0  # y2+
+    raw[1, 1, 1] = -1.0  # source says impossible
+    sample = make_sample(_record(2, raw), raw, (1, 2), source=0, overrides={})
+    assert sample is not None
+    assert sample.target.shape == (4, 4)
+    assert sample.target.max() == 1.0 and sample.target[0, 0] == pytest.approx(0.25)
+    assert not sample.mask[1, 3] and sample.target[1, 3] == 0.0
+    assert sample.mask.sum() == 15
+
+
+def test_make_sample_drops_spectrum_without_intensity() -> None:
+    raw = np.zeros((4, 2, 2), dtype=np.float32)
+    assert make_sample(_record(2, raw), raw, (1, 2), source=0, overrides={}) is None
+
+
+def test_source_overrides_fill_unknown_acquisition_only() -> None:
+    raw = np.ones((4, 2, 2), dtype=np.float32)
+    sample = make_sample(_record(2, raw), raw, (1, 2), 0, {"fragmentation": "CID"})
+    assert sample.meta[MAX_CHARGE + 3] == 1.0  # CID slot
+
+
+def test_collate_pads_residues_and_bonds() -> None:
+    samples = []
+    for text in ("PEPTK", "PEPTIDEK"):
+        peptide = parse_proforma(text)
+        raw = np.ones((len(text) - 1, 2, 2), dtype=np.float32)
+        record = AnnotatedSpectrum("x", peptide, 2, np.zeros((len(text) - 1, 2, 3)))
+        samples.append(make_sample(record, raw, (1, 2), 0, {}))
+    dataset = SpectrumDataset(samples, PeptideEncoder())
+    batch = collate([dataset[0], dataset[1]])
+    assert batch["residues"].shape == (2, 8)
+    assert batch["target"].shape == (2, 7, 4)
+    assert batch["lengths"].tolist() == [5, 8]
+    assert not batch["mask"][0, 4:].any() and batch["mask"][0, :4].all()
+    assert batch["peptides"] == ["PEPTK", "PEPTIDEK"]
