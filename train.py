@@ -19,7 +19,7 @@ os.environ.setdefault("DEEPMS_ROOT", str(Path(__file__).resolve().parent))
 def main(cfg: DictConfig) -> float | None:
     from deepms.training.runner import run
 
-    return run(cfg)
+    return run(cfg).monitored
 
 
 if __name__ == "__main__":

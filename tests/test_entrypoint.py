@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,14 +47,17 @@ def test_tiny_run_is_tracked_in_mlflow(compose_config, tmp_path) -> None:
     from deepms.training.runner import run
 
     cfg = compose_config("experiment=pdeep_tiny", "run_name=tiny-e2e")
-    value = run(cfg)
-    assert value is not None and -1.0 <= value <= 1.0
+    result = run(cfg)
+    assert result.monitored is not None and -1.0 <= result.monitored <= 1.0
+    assert math.isfinite(result.metrics["test_median_pcc"])
+    assert result.best_checkpoint and result.best_checkpoint.endswith(".ckpt")
 
     client = MlflowClient(cfg.logger.mlflow.tracking_uri)
     experiment = client.get_experiment_by_name("pdeep")
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 1
     run_info = runs[0]
+    assert run_info.info.run_id == result.run_id
     assert run_info.info.run_name == "tiny-e2e" and run_info.info.status == "FINISHED"
     for key in ("test_median_pcc", "test_median_sa", "test_pcc90", "val_median_pcc"):
         assert key in run_info.data.metrics
@@ -73,5 +78,5 @@ def test_tiny_run_is_tracked_in_mlflow(compose_config, tmp_path) -> None:
     assert any(p.startswith("plots/mirror_") for p in artifacts)
     assert any(p.endswith(".ckpt") for p in artifacts)
     lineage = client.download_artifacts(run_info.info.run_id, "data/lineage.json", str(tmp_path))
-    text = open(lineage).read()
+    text = Path(lineage).read_text()
     assert "a02b2cc74bfac83324cfae3d9e152defc963ecb5c7fd873c62a53f9088f1112b" in text  # MGF sha256

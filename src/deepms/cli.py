@@ -8,12 +8,11 @@ from collections.abc import Sequence
 
 
 def _datasets_list(args: argparse.Namespace) -> int:
-    from deepms.datasets.registry import list_datasets
+    from deepms.datasets.registry import get_dataset, list_datasets
 
-    for dataset in list_datasets():
-        if args.task and not dataset.name.startswith(args.task):
-            continue
-        print(f"{dataset.name:40s} {len(dataset.files):3d} file(s)  {dataset.description}")
+    for name in list_datasets(task=args.task):
+        dataset = get_dataset(name)
+        print(f"{name:40s} {len(dataset.files):3d} file(s)  {dataset.description}")
     return 0
 
 
@@ -38,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     listing = datasets.add_parser("list", help="list catalogued data sets")
-    listing.add_argument("--task", help="only data sets whose name starts with this")
+    listing.add_argument("--task", help="only the data sets of this task (e.g. pdeep)")
     listing.set_defaults(func=_datasets_list)
     verify = datasets.add_parser(
         "verify", help="resolve data sets (mirror, cache, download) and check their sha256"
@@ -54,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except Exception as err:  # noqa: BLE001 - a CLI reports errors, it does not dump tracebacks
+    except Exception as err:
         from deepms.errors import DeepMSError
 
         if isinstance(err, DeepMSError):

@@ -27,7 +27,7 @@ def mirror_plot(
     labels: Sequence[str] | None = None,
     title: str = "",
 ):
-    """Observed intensities up, predicted down, at the same m/z: the standard spectrum comparison."""
+    """Observed intensities up, predicted down, at the same m/z: the usual spectrum comparison."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     observed = observed / max(float(np.max(observed, initial=0)), 1e-12)

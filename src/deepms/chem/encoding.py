@@ -22,7 +22,7 @@ N_RESIDUE_TOKENS = len(AMINO_ACIDS) + 1  # + padding
 
 
 def modification_keys(peptide: Any) -> list[tuple[int, str, float]]:
-    """(position, "Name@site", mass) for every modification; terminal mods map to the end residues."""
+    """(position, "Name@site", mass) per modification; terminal mods sit on the end residues."""
     keys = []
     n = len(peptide.sequence)
     for slot, mod in enumerate(peptide.mods):

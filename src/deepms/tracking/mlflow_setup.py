@@ -67,7 +67,7 @@ def _mlflow_loggers(loggers: Any) -> list:
 
 
 def log_figure(loggers: Any, figure: Any, artifact_file: str, close: bool = True) -> bool:
-    """Log a matplotlib figure as a PNG artifact to every MLflow logger; False when there is none."""
+    """Log a matplotlib figure as a PNG artifact to every MLflow logger; False if there is none."""
     targets = _mlflow_loggers(loggers)
     for logger in targets:
         logger.experiment.log_figure(logger.run_id, figure, artifact_file)

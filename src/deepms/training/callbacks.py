@@ -29,5 +29,6 @@ class EpochSummary(pl.Callback):
         shown = [k for k in metrics if k in self.keys or k.startswith("val_")]
         text = ", ".join(f"{k}={float(metrics[k]):.4f}" for k in sorted(shown))
         seconds = time.perf_counter() - self._start
-        log.info("epoch %d/%s: %s (%.1f s)", trainer.current_epoch + 1, trainer.max_epochs, text,
-                 seconds)
+        log.info(
+            "epoch %d/%s: %s (%.1f s)", trainer.current_epoch + 1, trainer.max_epochs, text, seconds
+        )

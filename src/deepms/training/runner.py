@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -64,32 +66,79 @@ def _monitored_value(trainer: Any, monitor: str) -> float | None:
     return None if math.isnan(value) else value
 
 
-def run(cfg: DictConfig) -> float | None:
-    """Fit, validate and test; return the best monitored validation metric (sweeps use it)."""
+@dataclass
+class RunResult:
+    """What a run produced: the monitored value (for sweeps) and figures for benchmarks."""
+
+    monitored: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    best_checkpoint: str | None = None
+    fit_seconds: float = 0.0
+    test_seconds: float = 0.0
+    train_samples_seen: int = 0
+    test_samples: int = 0
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_id(trainer: Any) -> str | None:
+    for logger in trainer.loggers:
+        run_id = getattr(logger, "run_id", None)
+        if run_id:
+            return run_id
+    return None
+
+
+def _single_log_stream() -> None:
+    """Lightning adds its own console handler; under Hydra, whose root handler already prints and
+    writes the run's log file, that shows every Lightning message twice."""
+    lightning_logger = logging.getLogger("lightning")
+    if logging.getLogger().handlers:
+        for handler in list(lightning_logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                lightning_logger.removeHandler(handler)
+
+
+def run(cfg: DictConfig) -> RunResult:
+    """Fit, validate and test on the best checkpoint; the result carries the monitored value."""
     import lightning.pytorch as pl
+
+    _single_log_stream()
 
     from deepms.tracking import log_run_lineage
 
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     debug = bool(trainer.fast_dev_run)
+    lineage = datamodule.lineage() if hasattr(datamodule, "lineage") else {}
     if trainer.is_global_zero and trainer.loggers and not debug:
         log_run_lineage(
             trainer.loggers,
             OmegaConf.to_container(cfg, resolve=True),
             OmegaConf.to_yaml(cfg, resolve=True),
-            datamodule.lineage() if hasattr(datamodule, "lineage") else {},
+            lineage,
             model,
             root=cfg.paths.root_dir,
         )
+    result = RunResult(monitored=None, run_id=_run_id(trainer), lineage=lineage)
     if cfg.get("train", True):
+        start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    value = _monitored_value(trainer, cfg.task.monitor)
+        result.fit_seconds = time.perf_counter() - start
+        n_train = lineage.get("n_spectra", {}).get("train", 0)
+        result.train_samples_seen = int(n_train) * int(trainer.current_epoch)
+    result.monitored = _monitored_value(trainer, cfg.task.monitor)
     if cfg.get("test", True):
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") if not debug else ""
+        result.best_checkpoint = best or None
+        start = time.perf_counter()
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        result.test_seconds = time.perf_counter() - start
+        result.test_samples = int(lineage.get("n_spectra", {}).get("test", 0))
     for logger in trainer.loggers:
         logger.finalize("success")
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    log.info("%s = %s; metrics: %s", cfg.task.monitor, value, metrics)
-    return value
+    result.metrics = {
+        k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", int)() == 1
+    }
+    log.info("%s = %s; metrics: %s", cfg.task.monitor, result.monitored, result.metrics)
+    return result

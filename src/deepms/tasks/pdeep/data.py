@@ -129,7 +129,9 @@ def _load_plabel(files: dict[str, Path], dm: PDeepDataModule):
 
 def _load_prosit(files: dict[str, Path], dm: PDeepDataModule):
     for path in files.values():
-        yield from _annotated_targets(read_prosit_parquet(path, on_error=dm.on_error), dm.fragment_charges)
+        yield from _annotated_targets(
+            read_prosit_parquet(path, on_error=dm.on_error), dm.fragment_charges
+        )
 
 
 LOADERS: dict[str, Loader] = {
@@ -246,9 +248,7 @@ class PDeepDataModule(pl.LightningDataModule):
         if fmt not in LOADERS:
             raise ValueError(f"source {name}: unknown format {fmt!r}; known: {sorted(LOADERS)}")
         files = resolve(name, mirror=self.mirror, cache_dir=self.cache_dir)
-        self._lineage["datasets"][name] = {
-            f.path: f.sha256 for f in get_dataset(name).files
-        }
+        self._lineage["datasets"][name] = {f.path: f.sha256 for f in get_dataset(name).files}
         samples: list[Sample] = []
         for record, raw in LOADERS[fmt](files, self):
             if len(record.peptide.sequence) > self.max_length:
@@ -307,7 +307,10 @@ class PDeepDataModule(pl.LightningDataModule):
     def _loader(self, part: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[part]
         sampler = LengthBucketBatchSampler(
-            dataset.lengths, self.batch_size, shuffle=shuffle, pool=self.bucket_pool,
+            dataset.lengths,
+            self.batch_size,
+            shuffle=shuffle,
+            pool=self.bucket_pool,
             seed=self.split_seed,
         )
         return DataLoader(

@@ -128,7 +128,9 @@ class PDeepModel(TaskModule):
         preds = self._predict_batch(batch)
         target, mask = batch["target"], batch["mask"]
         size = len(batch["lengths"])
-        self.log(f"{stage}_loss", self.loss_fn(preds, target, mask), batch_size=size, sync_dist=True)
+        self.log(
+            f"{stage}_loss", self.loss_fn(preds, target, mask), batch_size=size, sync_dist=True
+        )
         flat = (preds.clamp(min=0).flatten(1), target.flatten(1), mask.flatten(1))
         for name, metric in self.metrics[stage].items():
             metric.update(*flat)
@@ -177,7 +179,9 @@ class PDeepModel(TaskModule):
         from deepms.tracking import log_figure
 
         pcc = np.array([e["pcc"] for e in examples])
-        log_figure(self.loggers, histogram(pcc, "Pearson r per test spectrum"), "plots/test_pcc.png")
+        log_figure(
+            self.loggers, histogram(pcc, "Pearson r per test spectrum"), "plots/test_pcc.png"
+        )
         order = np.argsort(pcc)[::-1]
         count = min(self.hparams.n_plot_spectra, len(order))
         picks = order[np.linspace(0, len(order) - 1, count).round().astype(int)] if count else []
