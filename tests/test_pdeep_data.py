@@ -78,3 +78,28 @@ def test_collate_pads_residues_and_bonds() -> None:
     assert batch["lengths"].tolist() == [5, 8]
     assert not batch["mask"][0, 4:].any() and batch["mask"][0, :4].all()
     assert batch["peptides"] == ["PEPTK", "PEPTIDEK"]
+
+
+def test_real_sources_split_by_peptide_without_leak(mirror) -> None:
+    from deepms.tasks.pdeep.data import PDeepDataModule
+
+    sources = [
+        {"dataset": "pdeep_massivekb", "format": "peprec_mgf"},
+        {"dataset": "pdeep_pdeep2_kmod_malonyl", "format": "plabel"},
+        {"dataset": "pdeep_dlomix_proteometools", "format": "prosit_parquet"},
+    ]
+    dm = PDeepDataModule(sources, mirror=str(mirror), limit_per_source=300, split={"seed": 3})
+    dm.setup()
+    peptides = {k: {s.peptide.sequence for s in v.samples} for k, v in dm.datasets.items()}
+    assert not peptides["train"] & peptides["val"]
+    assert not peptides["train"] & peptides["test"]
+    assert not peptides["val"] & peptides["test"]
+    assert sum(len(v) for v in dm.datasets.values()) == 900  # 300 kept per source
+    lineage = dm.lineage()
+    assert lineage["split"] == "peptide_grouped_80_10_10_seed3"
+    assert set(lineage["datasets"]) == {s["dataset"] for s in sources}
+    sources_seen = {s.source for s in dm.datasets["train"].samples}
+    assert sources_seen == {0, 1, 2}
+    batch = next(iter(dm.train_dataloader()))
+    lengths = batch["lengths"]
+    assert batch["target"].shape[1] == int(lengths.max()) - 1

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from deepms.chem import parse_unimod_bracket
+from deepms.chem import fragment_mz, parse_unimod_bracket
 from deepms.errors import DataFormatError
 from deepms.io._records import RECORD_ERRORS, OnError, RecordErrors
 from deepms.io.spectrum import AnnotatedSpectrum
@@ -18,6 +18,10 @@ from deepms.io.spectrum import AnnotatedSpectrum
 PROSIT_POSITIONS = 29  # fragment numbers 1..29 -> peptides up to 30 residues
 PROSIT_IONS = 6  # y1+, y2+, y3+, b1+, b2+, b3+ per position
 PROSIT_VECTOR = PROSIT_POSITIONS * PROSIT_IONS
+#: ``masses_raw`` holds observed fragment m/z (ITMS within 0.5 Da of theory); a row where more than
+#: MAX_OFF_FRACTION of them sit over MASS_TOLERANCE_DA from the peptide's own ions is mislabelled.
+MASS_TOLERANCE_DA = 1.0
+MAX_OFF_FRACTION = 0.1
 REQUIRED = ("modified_sequence", "precursor_charge", "intensities_raw")
 OPTIONAL = (
     "raw_file",
@@ -45,10 +49,30 @@ def prosit_to_bonds(vector: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def _row(values: dict[str, Any], vector: np.ndarray, index: int) -> AnnotatedSpectrum:
+def check_masses(peptide: Any, masses: np.ndarray) -> None:
+    """Refuse a row whose stored fragment m/z do not belong to its peptide."""
+    observed = prosit_to_bonds(masses, len(peptide.sequence))
+    theory = fragment_mz(peptide, charges=(1, 2, 3))[..., 0]
+    present = observed > 0
+    if not present.any():
+        return
+    off = np.abs(observed[present] - theory[present]) > MASS_TOLERANCE_DA
+    if off.mean() > MAX_OFF_FRACTION:
+        raise ValueError(
+            f"masses_raw disagree with {peptide}: {int(off.sum())} of {int(present.sum())} "
+            f"fragment m/z are more than {MASS_TOLERANCE_DA} Da from its b/y ions "
+            "(mislabelled or corrupt row)"
+        )
+
+
+def _row(
+    values: dict[str, Any], vector: np.ndarray, index: int, masses: np.ndarray | None = None
+) -> AnnotatedSpectrum:
     if vector.size != PROSIT_VECTOR:
         raise ValueError(f"intensities_raw has {vector.size} values, expected {PROSIT_VECTOR}")
     peptide = parse_unimod_bracket(values["modified_sequence"])
+    if masses is not None and masses.size == PROSIT_VECTOR:
+        check_masses(peptide, masses)
     ce = values.get("aligned_collision_energy")
     identifier = (
         f"{values['raw_file']}:{values['scan_number']}"
@@ -74,7 +98,8 @@ def read_prosit_parquet(
     """Stream a DLOmix intensity parquet batch by batch (whole-file loads are avoided).
 
     ``collision_energy`` is ``aligned_collision_energy`` (NCE); -1 (impossible ion) stays -1.
-    Errors name the 0-based row index.
+    When ``masses_raw`` is present each row's fragment m/z are checked against its peptide
+    (:func:`check_masses`). Errors name the 0-based row index.
     """
     path = Path(path)
     errors = RecordErrors(path, on_error)
@@ -83,19 +108,26 @@ def read_prosit_parquet(
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise DataFormatError(path, "schema", f"missing column(s) {missing}")
-    columns = [*REQUIRED, *(c for c in OPTIONAL if c in names)]
+    columns = [*REQUIRED, *(c for c in (*OPTIONAL, "masses_raw") if c in names)]
     index = 0
     for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
         lists = batch.column("intensities_raw")
         offsets = lists.offsets.to_numpy()
         flat = lists.values.to_numpy(zero_copy_only=False)
-        scalars = {c: batch.column(c).to_pylist() for c in columns if c != "intensities_raw"}
+        masses = batch.column("masses_raw") if "masses_raw" in columns else None
+        mass_flat = masses.values.to_numpy(zero_copy_only=False) if masses is not None else None
+        lists_only = ("intensities_raw", "masses_raw")
+        scalars = {c: batch.column(c).to_pylist() for c in columns if c not in lists_only}
         for i in range(batch.num_rows):
             values = {c: scalars[c][i] for c in scalars}
             try:
                 if not lists[i].is_valid:
                     raise ValueError("intensities_raw is null")
-                record = _row(values, flat[offsets[i] : offsets[i + 1]], index)
+                row_masses = None
+                if masses is not None and masses[i].is_valid:
+                    start, stop = masses.offsets[i].as_py(), masses.offsets[i + 1].as_py()
+                    row_masses = mass_flat[start:stop]
+                record = _row(values, flat[offsets[i] : offsets[i + 1]], index, row_masses)
             except RECORD_ERRORS as exc:
                 errors.handle(index, exc)
             else:
