@@ -37,3 +37,25 @@ def test_epochs_differ_but_are_reproducible() -> None:
 def test_rejects_bad_batch_size() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         LengthBucketBatchSampler([5, 6], batch_size=0)
+
+
+def test_lightning_style_set_epoch_reaches_the_batch_sampler() -> None:
+    """Lightning calls set_epoch on ``batch_sampler.sampler``; the order must then change."""
+    sampler = LengthBucketBatchSampler(np.arange(64) % 9 + 7, 8, seed=5)
+    first = list(sampler)
+    sampler.sampler.set_epoch(3)
+    assert sampler.epoch == 3 and list(sampler) != first
+
+
+def test_ddp_ranks_split_each_global_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import deepms.training.batching as batching
+
+    lengths = np.arange(50) % 11 + 7
+    single = list(LengthBucketBatchSampler(lengths, 8, seed=2))
+    shards = []
+    for rank in (0, 1):
+        monkeypatch.setattr(batching, "_world", lambda rank=rank: (2, rank))
+        shards.append(list(LengthBucketBatchSampler(lengths, 8, seed=2)))
+    assert len(shards[0]) == len(shards[1]) == len(single)
+    for whole, a, b in zip(single, *shards, strict=True):
+        assert sorted(a + b) == sorted(whole)  # same samples, same step, split across ranks

@@ -2,9 +2,13 @@
 little padding, which matters for recurrent models on CPU.
 
 Each epoch the indices are shuffled, cut into pools of ``pool`` batches, each pool sorted by length
-and cut into batches, and the batches shuffled again. Under DDP each rank takes every
-``world_size``-th batch (the list is padded by repetition so every rank runs the same number of
-steps), so no DistributedSampler is needed.
+and cut into batches, and the batches shuffled again. The order depends only on ``seed`` and the
+epoch Lightning sets, so a resumed run sees the same batches as an uninterrupted one.
+
+``batch_size`` is global: under DDP each rank takes its share of a batch (``batch[rank::world]``),
+so a run on N processes makes the same optimisation steps on the same samples as a run on one, and
+evaluation sees every sample exactly once. No DistributedSampler is needed (set Lightning's
+``use_distributed_sampler=False``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,16 @@ def _world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size(), torch.distributed.get_rank()
     return 1, 0
+
+
+class _EpochForwarder:
+    """Lightning calls ``set_epoch`` on ``batch_sampler.sampler``, not on the batch sampler."""
+
+    def __init__(self, owner: LengthBucketBatchSampler) -> None:
+        self.owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.owner.set_epoch(epoch)
 
 
 class LengthBucketBatchSampler(Sampler[list[int]]):
@@ -43,6 +57,7 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.drop_last = drop_last
         self.epoch = 0
+        self.sampler = _EpochForwarder(self)
 
     def set_epoch(self, epoch: int) -> None:
         """Lightning calls this each epoch so the shuffle differs between epochs."""
@@ -67,13 +82,13 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self._batches()
         world_size, rank = _world()
-        if world_size > 1 and batches:
-            per_rank = -(-len(batches) // world_size)
-            batches = (batches * world_size)[: per_rank * world_size]
-            batches = batches[rank::world_size]
-        yield from batches
+        for batch in self._batches():
+            if world_size > 1:
+                if len(batch) < world_size:  # every rank needs at least one sample
+                    batch = (batch * world_size)[:world_size]
+                batch = batch[rank::world_size]
+            yield batch
 
     def __len__(self) -> int:
         n = len(self.lengths)
@@ -82,5 +97,4 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         for start in range(0, n, pool_size):
             size = min(pool_size, n - start)
             count += size // self.batch_size if self.drop_last else -(-size // self.batch_size)
-        world_size, _ = _world()
-        return -(-count // world_size)
+        return count

@@ -32,3 +32,19 @@ class EpochSummary(pl.Callback):
         log.info(
             "epoch %d/%s: %s (%.1f s)", trainer.current_epoch + 1, trainer.max_epochs, text, seconds
         )
+
+
+class EpochSeed(pl.Callback):
+    """Reseed every RNG at the start of each training epoch from (seed, epoch).
+
+    A run resumed from an epoch-end checkpoint then draws the same dropout masks and shuffles as
+    an uninterrupted run with the same seed, so both end with the same weights (on CPU).
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        from lightning.fabric.utilities.seed import seed_everything
+
+        seed_everything(self.seed * 1000 + trainer.current_epoch, workers=True, verbose=False)

@@ -107,11 +107,16 @@ def run(cfg: DictConfig) -> RunResult:
 
     from deepms.tracking import log_run_lineage
 
+    resumed = bool(cfg.get("resume"))
+    if resumed:
+        from deepms.training.resume import prepare_resume
+
+        cfg = prepare_resume(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     debug = bool(trainer.fast_dev_run)
     lineage = datamodule.lineage() if hasattr(datamodule, "lineage") else {}
-    if trainer.is_global_zero and trainer.loggers and not debug:
+    if trainer.is_global_zero and trainer.loggers and not debug and not resumed:
         log_run_lineage(
             trainer.loggers,
             OmegaConf.to_container(cfg, resolve=True),

@@ -313,8 +313,15 @@ class PDeepDataModule(pl.LightningDataModule):
             pool=self.bucket_pool,
             seed=self.split_seed,
         )
+        # A private generator: creating a loader iterator then draws nothing from the global RNG,
+        # so dropout masks do not depend on when Lightning builds iterators (exact resume).
+        generator = torch.Generator().manual_seed(self.split_seed)
         return DataLoader(
-            dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            generator=generator,
         )
 
     def train_dataloader(self) -> DataLoader:
