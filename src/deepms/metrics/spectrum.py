@@ -82,7 +82,10 @@ class _PerSpectrumMetric(Metric):
 
     def per_spectrum(self) -> torch.Tensor:
         """All per-spectrum scores seen so far (for plots and per-source breakdowns)."""
-        return dim_zero_cat(self.scores) if self.scores else torch.empty(0)
+        scores = self.scores  # a list locally, one tensor once synchronised across DDP ranks
+        if isinstance(scores, list) and not scores:
+            return torch.empty(0)
+        return dim_zero_cat(scores)
 
     def compute(self) -> torch.Tensor:
         scores = self.per_spectrum()

@@ -48,6 +48,10 @@ def build(cfg: DictConfig) -> tuple[Any, Any, Any]:
     datamodule.setup("fit")
     model_kwargs = datamodule.model_kwargs() if hasattr(datamodule, "model_kwargs") else {}
     model = instantiate(cfg.model, _recursive_=False, _convert_="all", **model_kwargs)
+    if cfg.get("finetune") and cfg.finetune.get("from"):  # start from a trained model
+        from deepms.training.finetune import apply_finetune
+
+        apply_finetune(model, cfg.finetune, OmegaConf.select(cfg, "logger.mlflow.tracking_uri"))
     run_name = cfg.get("run_name") or default_run_name(cfg)
     loggers = _instantiate_group(cfg.get("logger"), run_name=run_name)
     callbacks = _instantiate_group(cfg.get("callbacks"))
@@ -145,5 +149,9 @@ def run(cfg: DictConfig) -> RunResult:
     result.metrics = {
         k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", int)() == 1
     }
+    if trainer.is_global_zero and not debug:  # registry.register / registry.promote_if
+        from deepms.registry.hooks import after_run
+
+        after_run(cfg, result, trainer.loggers)
     log.info("%s = %s; metrics: %s", cfg.task.monitor, result.monitored, result.metrics)
     return result

@@ -163,13 +163,16 @@ class PDeepModel(TaskModule):
 
     def on_test_epoch_end(self) -> None:
         """Per-source medians (the pooled median hides a weak source) and plots for MLflow."""
+        from deepms.training.distributed import gather_lists
+
         examples = self._test_examples
+        scores = gather_lists([(e["source"], e["pcc"]) for e in examples])  # all ranks' spectra
         names = self.hparams.source_names or []
         for index, name in enumerate(names):
-            pcc = [e["pcc"] for e in examples if e["source"] == index]
+            pcc = [value for source, value in scores if source == index]
             if pcc:
-                self.log(f"test_median_pcc_{name}", float(np.median(pcc)))
-                self.log(f"test_n_spectra_{name}", float(len(pcc)))
+                self.log(f"test_median_pcc_{name}", float(np.median(pcc)), rank_zero_only=True)
+                self.log(f"test_n_spectra_{name}", float(len(pcc)), rank_zero_only=True)
         if self.trainer.is_global_zero and examples:
             self._log_plots(examples)
 
