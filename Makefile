@@ -11,7 +11,7 @@ export DEEPMS_DATA_MIRROR ?= $(SHARED_DATA)
 endif
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
-.PHONY: setup train test lint format bench ui clean
+.PHONY: setup train test lint format bench ui clean postgres
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ ui: setup  ## MLflow UI on http://127.0.0.1:5000 over the local store
 	mkdir -p mlruns/artifacts
 	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_DB) \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
+
+postgres: setup  ## local PostgreSQL on 127.0.0.1:5433, data in .state/postgres (ARGS="stop", "status", "--port N")
+	$(PY) -m deepms.sweep.postgres $(or $(ARGS),start)
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache
