@@ -11,7 +11,7 @@ export DEEPMS_DATA_MIRROR ?= $(SHARED_DATA)
 endif
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
-.PHONY: setup train test lint format bench ui clean postgres
+.PHONY: setup train test lint format bench ui clean postgres server
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,15 @@ ui: setup  ## MLflow UI on http://127.0.0.1:5000 over the local store
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
 
 postgres: setup  ## local PostgreSQL on 127.0.0.1:5433, data in .state/postgres (ARGS="stop", "status", "--port N")
-	$(PY) -m deepms.sweep.postgres $(or $(ARGS),start)
+	$(PY) -m deepms.tracking.postgres $(or $(ARGS),start)
+
+HOST ?= 127.0.0.1
+PORT ?= 5000
+server: setup  ## team MLflow server: PostgreSQL backend, artifacts in .state/, on $(HOST):$(PORT)
+	$(PY) -m deepms.tracking.postgres start
+	$(VENV)/bin/mlflow server --host $(HOST) --port $(PORT) \
+		--backend-store-uri postgresql://deepms@127.0.0.1:5433/mlflow \
+		--artifacts-destination $(CURDIR)/.state/mlflow-artifacts
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

@@ -194,7 +194,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    from deepms.sweep import postgres
+    from deepms.tracking import postgres
 
     if postgres.bin_dir() is None:
         pytest.skip("PostgreSQL server binaries not installed (apt-get install -y postgresql)")

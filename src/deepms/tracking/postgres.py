@@ -1,5 +1,5 @@
 """A local PostgreSQL server for sweeps and tracking: ``make postgres`` (or ``python -m
-deepms.sweep.postgres start|stop|status [--data DIR] [--port N]``).
+deepms.tracking.postgres start|stop|status [--data DIR] [--port N]``).
 
 Uses the Debian ``postgresql`` package's binaries. The server listens on 127.0.0.1 only, with
 ``trust`` authentication for the ``deepms`` role: a development server, not a shared one. initdb
@@ -136,7 +136,7 @@ def stop(data: Path = DEFAULT_DATA, mode: str = "fast") -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deepms.sweep.postgres", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m deepms.tracking.postgres", description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "status"], nargs="?", default="start")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="state folder")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"PostgreSQL on 127.0.0.1:{port}, data in {args.data.resolve()}")
     print(f"  sweeps:   export DEEPMS_OPTUNA_STORAGE={url(port)}")
     print(f"  tracking: export MLFLOW_TRACKING_URI={url(port, 'mlflow')}")
-    print(f"  stop:     python -m deepms.sweep.postgres stop --data {args.data}")
+    print(f"  stop:     python -m deepms.tracking.postgres stop --data {args.data}")
 
 
 if __name__ == "__main__":
