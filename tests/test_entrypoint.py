@@ -81,3 +81,11 @@ def test_tiny_run_is_tracked_in_mlflow(compose_config, tmp_path) -> None:
     lineage = client.download_artifacts(run_info.info.run_id, "data/lineage.json", str(tmp_path))
     text = Path(lineage).read_text()
     assert "a02b2cc74bfac83324cfae3d9e152defc963ecb5c7fd873c62a53f9088f1112b" in text  # MGF sha256
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_and_tests(compose_config) -> None:
+    from deepms.training.runner import run
+
+    result = run(compose_config("experiment=pdeep_tiny", "compile=true", "trainer.max_epochs=1"))
+    assert math.isfinite(result.metrics["test_median_pcc"])

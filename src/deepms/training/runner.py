@@ -48,6 +48,8 @@ def build(cfg: DictConfig) -> tuple[Any, Any, Any]:
     datamodule.setup("fit")
     model_kwargs = datamodule.model_kwargs() if hasattr(datamodule, "model_kwargs") else {}
     model = instantiate(cfg.model, _recursive_=False, _convert_="all", **model_kwargs)
+    if cfg.get("compile"):
+        model.compile()  # in place: the object stays the task's LightningModule
     if cfg.get("finetune") and cfg.finetune.get("from"):  # start from a trained model
         from deepms.training.finetune import apply_finetune
 
