@@ -40,3 +40,33 @@ def grouped_split(
     bucket = dict(zip(unique, np.searchsorted(edges, uniform, side="right"), strict=True))
     labels = np.asarray(names)
     return labels[[bucket[key] for key in keys]] if keys else labels[:0]
+
+
+def most_held_out(groups: Sequence[Hashable], labels: Sequence[str]) -> np.ndarray:
+    """Mask of items to keep when sources label one group differently (e.g. two files with their
+    own fractions): each group stays only in its most held-out split (test > val > train)."""
+    rank = {name: i for i, name in enumerate(SPLIT_NAMES)}
+    final: dict[str, str] = {}
+    for group, label in zip(groups, labels, strict=True):
+        key = str(group)
+        final[key] = max(final.get(key, label), label, key=rank.__getitem__)
+    return np.array([final[str(g)] == lab for g, lab in zip(groups, labels, strict=True)], bool)
+
+
+def subset_groups(
+    groups: Sequence[Hashable],
+    fraction: float = 1.0,
+    max_groups: int | None = None,
+    seed: int = 0,
+    salt: str = "subset",
+) -> np.ndarray:
+    """Mask keeping whole groups: about ``fraction`` of them and at most ``max_groups``.
+
+    The choice depends only on (seed, salt, group), like :func:`grouped_split`, so a fraction 0.1
+    is a subset of 0.2; ``salt`` keeps it independent of the split itself (same seed).
+    """
+    score = {str(g): group_uniform(f"{salt}:{g}", seed) for g in groups}
+    kept = {key for key, u in score.items() if u < fraction}
+    if max_groups is not None:
+        kept = set(sorted(kept, key=score.__getitem__)[:max_groups])
+    return np.array([str(g) in kept for g in groups], dtype=bool)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +55,34 @@ def _from_run(uri: str, tracking_uri: str | None) -> Path:
     return _checkpoint_in(local) if local.is_dir() else local
 
 
+@contextmanager
+def _registry_at(tracking_uri: str | None) -> Iterator[None]:
+    """Point MLflow's model registry at ``tracking_uri`` for the duration (``models:/`` lookups
+    otherwise go to MLflow's process default, not the store this run tracks to)."""
+    old = os.environ.get("MLFLOW_REGISTRY_URI")
+    if tracking_uri:
+        os.environ["MLFLOW_REGISTRY_URI"] = tracking_uri
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_REGISTRY_URI", None)
+        else:
+            os.environ["MLFLOW_REGISTRY_URI"] = old
+
+
 def _from_registry(uri: str, tracking_uri: str | None) -> Path:
     try:
         registry = importlib.import_module("deepms.registry")
     except ImportError as err:
         raise FinetuneError(f"{uri}: models:/ URIs need deepms.registry ({err})") from err
-    for name in ("resolve_checkpoint", "checkpoint_path", "resolve_model_uri", "download_model"):
-        resolver = getattr(registry, name, None)
-        if resolver is not None:
-            local = Path(resolver(uri, tracking_uri=tracking_uri))
-            return _checkpoint_in(local) if local.is_dir() else local
-    raise FinetuneError(f"{uri}: deepms.registry offers no checkpoint resolver")
+    if tracking_uri is None:
+        from deepms.tracking import default_tracking_uri
+
+        tracking_uri = default_tracking_uri(os.environ.get("DEEPMS_ROOT", "."))
+    with _registry_at(tracking_uri):
+        local = Path(registry.resolve_checkpoint(uri, tracking_uri=tracking_uri))
+    return _checkpoint_in(local) if local.is_dir() else local
 
 
 def resolve_checkpoint(source: str, tracking_uri: str | None = None) -> Path:
@@ -89,8 +108,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def transfer_weights(
     model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]
 ) -> tuple[list[str], list[str]]:
-    """Copy every tensor whose name and shape match; returns (loaded, skipped) names."""
+    """Copy every tensor whose name matches; returns (loaded, new) names.
+
+    A tensor present in both with another shape means another architecture: that is an error
+    (build the model with the pretrained model's sizes), never a silent partial load.
+    """
     own = model.state_dict()
+    differ = [k for k, v in state_dict.items() if k in own and own[k].shape != v.shape]
+    if differ:
+        k = differ[0]
+        raise FinetuneError(
+            f"{len(differ)} pretrained tensors differ in shape from the model's, e.g. {k}: "
+            f"{tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}; set the model's sizes "
+            "to the pretrained model's (its hyper_parameters)"
+        )
     loaded = [k for k, v in state_dict.items() if k in own and own[k].shape == v.shape]
     model.load_state_dict({k: state_dict[k] for k in loaded}, strict=False)
     return loaded, [k for k in own if k not in set(loaded)]
@@ -129,9 +160,46 @@ def apply_finetune(model: Any, cfg: Mapping[str, Any], tracking_uri: str | None 
     frozen = freeze(model, list(cfg.get("freeze") or []))
     log.info(
         "finetune (%s) from %s: %d tensors loaded, %d new, %d parameters frozen",
-        mode, path, len(loaded), len(skipped), len(frozen),
-    )  # fmt: skip
+        mode,
+        path,
+        len(loaded),
+        len(skipped),
+        len(frozen),
+    )
     return model
+
+
+def remap_columns(
+    old: torch.Tensor, new: torch.Tensor, old_keys: Sequence[str], new_keys: Sequence[str]
+) -> torch.Tensor:
+    """``new`` with every column whose key both vocabularies hold copied from ``old``.
+
+    For input layers over a data-dependent vocabulary (e.g. modifications): columns past the
+    vocabulary (shared channels such as a mass shift) are matched from the end.
+    """
+    out = new.detach().clone()
+    index = {key: i for i, key in enumerate(new_keys)}
+    for i, key in enumerate(old_keys):
+        if key in index:
+            out[:, index[key]] = old[:, i]
+    extra = old.shape[1] - len(old_keys)
+    if extra > 0 and new.shape[1] - len(new_keys) == extra:
+        out[:, -extra:] = old[:, -extra:]
+    return out
+
+
+@torch.no_grad()
+def collect_outputs(module: Any, loader: Any, *fns: Any) -> tuple[np.ndarray, ...]:
+    """Each ``fn(batch)`` over a loader, in eval mode on the module's device, as numpy arrays."""
+    was_training = module.training
+    module.eval()
+    outputs: list[list[np.ndarray]] = [[] for _ in fns]
+    for batch in loader:
+        batch = {k: v.to(module.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        for out, fn in zip(outputs, fns, strict=True):
+            out.append(fn(batch).float().cpu().numpy())
+    module.train(was_training)
+    return tuple(np.concatenate(out) for out in outputs)
 
 
 def fit_piecewise_linear(

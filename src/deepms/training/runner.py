@@ -48,12 +48,12 @@ def build(cfg: DictConfig) -> tuple[Any, Any, Any]:
     datamodule.setup("fit")
     model_kwargs = datamodule.model_kwargs() if hasattr(datamodule, "model_kwargs") else {}
     model = instantiate(cfg.model, _recursive_=False, _convert_="all", **model_kwargs)
-    if cfg.get("compile"):
-        model.compile()  # in place: the object stays the task's LightningModule
     if cfg.get("finetune") and cfg.finetune.get("from"):  # start from a trained model
         from deepms.training.finetune import apply_finetune
 
         apply_finetune(model, cfg.finetune, OmegaConf.select(cfg, "logger.mlflow.tracking_uri"))
+    if cfg.get("compile"):
+        model.compile()  # in place: the object stays the task's LightningModule
     run_name = cfg.get("run_name") or default_run_name(cfg)
     loggers = _instantiate_group(cfg.get("logger"), run_name=run_name)
     callbacks = _instantiate_group(cfg.get("callbacks"))

@@ -1,0 +1,299 @@
+"""DeepRT-style retention-time models: an end-to-end CNN + BiLSTM regressor, and DeepRT's pipeline.
+
+:class:`RTModel`: residue embedding (+ a zero-initialised projection of the modification features,
+so an unseen modification changes nothing until trained), convolutions for local motifs, a BiLSTM
+for order, masked mean/max pooling of both (the "CNN and RNN features"), a dense head on the
+standardised RT. Output is in the set's unit (``rt_unit``: min or irt); a calibrated model
+(``finetune.mode=calibrate``) maps the raw output through a piecewise-linear fit instead.
+:class:`RTEnsembleModel` (Ma et al. 2018): the same network, then at the end of fit scaling + PCA
++ SVR / random forest / gradient boosting on its best weights' features, pickled into the best
+checkpoint so that test and prediction use the stack.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import pickle
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from deepms.chem.encoding import PeptideEncoder
+from deepms.metrics import regression_metrics
+from deepms.training.finetune import (
+    collect_outputs,
+    fit_piecewise_linear,
+    piecewise_linear,
+    remap_columns,
+    transfer_weights,
+)
+from deepms.training.module import TaskModule
+from deepms.training.stacking import MEMBERS, FeatureStack
+
+log = logging.getLogger(__name__)
+LOSSES = {"l1": "l1_loss", "mse": "mse_loss", "huber": "huber_loss"}  # torch.nn.functional
+
+
+def _masked_pool(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B, L, C] -> [B, 2C]: mean and max over real (unpadded) positions."""
+    m = mask.unsqueeze(-1)
+    mean = (x * m).sum(1) / m.sum(1).clamp(min=1)
+    top = x.masked_fill(~m, float("-inf")).amax(1)
+    return torch.cat([mean, top], dim=-1)
+
+
+class RTNet(nn.Module):
+    """Embedding (+ modification projection) -> conv blocks -> BiLSTM -> pooled features -> RT."""
+
+    def __init__(
+        self,
+        n_tokens: int,
+        n_mod_features: int,
+        embed_dim: int = 32,
+        conv_channels: int = 64,
+        kernel_size: int = 3,
+        n_conv: int = 2,
+        lstm_hidden: int = 64,
+        lstm_layers: int = 1,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_tokens, embed_dim, padding_idx=0)
+        self.mod_proj = nn.Linear(n_mod_features, embed_dim, bias=False)
+        nn.init.zeros_(self.mod_proj.weight)
+        sizes = [embed_dim] + [conv_channels] * n_conv
+        self.convs = nn.ModuleList(
+            nn.Conv1d(a, b, kernel_size, padding=kernel_size // 2) for a, b in pairwise(sizes)
+        )
+        self.lstm = nn.LSTM(
+            sizes[-1],
+            lstm_hidden,
+            lstm_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if lstm_layers > 1 else 0.0,
+        )
+        self.n_features = 2 * sizes[-1] + 4 * lstm_hidden
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(self.n_features, lstm_hidden),
+            nn.GELU(),
+            nn.Linear(lstm_hidden, 1),
+        )
+
+    def features(self, residues: torch.Tensor, mods: torch.Tensor, lengths: torch.Tensor):
+        """[B, L] residues, [B, L, M] modification features -> [B, n_features]."""
+        mask = residues > 0
+        x = self.embed(residues) + self.mod_proj(mods)
+        h = x.transpose(1, 2)
+        for conv in self.convs:
+            h = nn.functional.gelu(conv(h)) * mask.unsqueeze(1)
+        conv_out = h.transpose(1, 2)
+        packed = pack_padded_sequence(
+            conv_out, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=residues.shape[1])
+        return torch.cat([_masked_pool(conv_out, mask), _masked_pool(out, mask)], dim=-1)
+
+    def forward(self, residues: torch.Tensor, mods: torch.Tensor, lengths: torch.Tensor):
+        return self.head(self.features(residues, mods, lengths)).squeeze(-1)
+
+
+ARCHITECTURE = tuple(inspect.signature(RTNet).parameters)[2:]  # embed_dim ... dropout
+
+
+class RTModel(TaskModule):
+    """CNN + BiLSTM RT regressor; hyperparameters carry the vocabulary, unit and RT scaling."""
+
+    def __init__(
+        self,
+        n_residue_tokens: int,
+        encoder: dict[str, Any],
+        rt_unit: str,
+        rt_mean: float,
+        rt_std: float,
+        data_name: str | None = None,
+        embed_dim: int = 32,
+        conv_channels: int = 64,
+        kernel_size: int = 3,
+        n_conv: int = 2,
+        lstm_hidden: int = 64,
+        lstm_layers: int = 1,
+        dropout: float = 0.1,
+        loss: str = "l1",
+        n_knots: int = 8,
+        optimizer: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(optimizer)
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}: use one of {sorted(LOSSES)}")
+        self.save_hyperparameters()
+        self.encoder = PeptideEncoder.from_dict(encoder)
+        arch = {k: self.hparams[k] for k in ARCHITECTURE}
+        self.net = RTNet(n_residue_tokens, self.encoder.n_mod_features, **arch)
+        self.loss_fn = getattr(nn.functional, LOSSES[loss])
+        self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("knots", torch.zeros(n_knots))
+        self.register_buffer("knot_values", torch.zeros(n_knots))
+        self.calibrate_only = False
+        reference = "range" if rt_unit == "irt" else "max"  # iRT starts below zero
+        self.metrics = nn.ModuleDict(
+            {stage: nn.ModuleDict(regression_metrics(reference)) for stage in ("val", "test")}
+        )
+        self._test_points: list[np.ndarray] = []
+
+    def _raw(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.net(batch["residues"], batch["mods"], batch["lengths"])
+
+    def to_rt(self, raw: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        """Network output -> RT in ``rt_unit`` (through the calibration when there is one)."""
+        if bool(self.calibrated):
+            return piecewise_linear(raw, self.knots, self.knot_values)
+        return raw * self.hparams.rt_std + self.hparams.rt_mean
+
+    def predict_rt(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.to_rt(self._raw(batch), batch)
+
+    def _target(self, batch: dict[str, Any]) -> torch.Tensor:
+        return (batch["rt"] - self.hparams.rt_mean) / self.hparams.rt_std
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        if self.calibrate_only:
+            return None  # nothing to train: the calibration was fitted in on_fit_start
+        loss = self.loss_fn(self._raw(batch), self._target(batch))
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["rt"]))
+        return loss
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        raw = self._raw(batch)
+        preds, size = self.to_rt(raw, batch), len(raw)
+        if not self.calibrate_only:
+            loss = self.loss_fn(raw, self._target(batch))
+            self.log(f"{stage}_loss", loss, batch_size=size, sync_dist=True)
+        for name, metric in self.metrics[stage].items():
+            metric.update(preds, batch["rt"])
+            self.log(f"{stage}_{name}", metric, batch_size=size, prog_bar=name == "mae")
+        return preds
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_test_epoch_start(self) -> None:
+        self._test_points = []
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        preds = self._evaluate(batch, "test")
+        self._test_points.append(torch.stack([batch["rt"], preds.float()], 1).cpu().numpy())
+
+    def on_test_epoch_end(self) -> None:
+        if not self._test_points or not self.trainer.is_global_zero or not self.loggers:
+            return
+        from deepms.plots import predicted_vs_observed
+        from deepms.tracking import log_figure
+
+        obs, pred = np.concatenate(self._test_points).T
+        title = f"{self.hparams.data_name}: {len(obs)} test peptides"
+        fig = predicted_vs_observed(obs, pred, f"RT ({self.hparams.rt_unit})", title)
+        log_figure(self.loggers, fig, "plots/test_predicted_vs_observed.png")
+
+    def configure_optimizers(self) -> Any:
+        if not any(p.requires_grad for p in self.parameters()):
+            return None  # calibration only, or everything frozen
+        return super().configure_optimizers()
+
+    def load_pretrained(self, checkpoint: dict[str, Any], mode: str = "finetune"):
+        """Copy a pretrained RT model's weights; modification columns are matched by name."""
+        state = dict(checkpoint["state_dict"])
+        old_vocab = checkpoint["hyper_parameters"]["encoder"].get("modifications", [])
+        key, vocabulary = "net.mod_proj.weight", self.encoder.modifications
+        if key in state:  # vocabulary columns by name; the mass-shift channel as it is
+            state[key] = remap_columns(state[key], self.net.mod_proj.weight, old_vocab, vocabulary)
+        for name in ("calibrated", "knots", "knot_values"):
+            state.pop(name, None)
+        loaded, skipped = transfer_weights(self, state)
+        if mode == "calibrate":
+            self.calibrate_only = True
+            self.requires_grad_(False)
+        return loaded, skipped
+
+    def on_fit_start(self) -> None:
+        if not self.calibrate_only:
+            return
+        loader = self.trainer.datamodule.train_dataloader()
+        raw, rt = collect_outputs(self, loader, self._raw, lambda batch: batch["rt"])
+        knots, values = fit_piecewise_linear(raw, rt, len(self.knots))
+        self.knots.copy_(torch.as_tensor(knots))
+        self.knot_values.copy_(torch.as_tensor(values))
+        self.calibrated.fill_(True)
+        log.info("calibrated the pretrained output on %d peptides (%d knots)", len(rt), len(knots))
+
+    def on_train_epoch_end(self) -> None:
+        if self.calibrate_only:
+            self.trainer.should_stop = True  # one pass is all a calibration needs
+
+
+class RTEnsembleModel(RTModel):
+    """DeepRT's pipeline: the CNN + BiLSTM features -> scaling + PCA -> SVR, RF, GB -> mean."""
+
+    def __init__(
+        self,
+        *args: Any,
+        pca_components: int = 32,
+        max_fit_samples: int = 20000,
+        svr: dict[str, Any] | None = None,
+        random_forest: dict[str, Any] | None = None,
+        gradient_boosting: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.save_hyperparameters()
+        self.stack: FeatureStack | None = None
+
+    def _features(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.net.features(batch["residues"], batch["mods"], batch["lengths"])
+
+    def fit_stack(self, loader: Any) -> None:
+        """Fit the stack on the standardised RT of ``loader``'s peptides."""
+        hp = self.hparams
+        features, rt = collect_outputs(self, loader, self._features, lambda batch: batch["rt"])
+        members = {name: hp[name] for name in MEMBERS}
+        stack = FeatureStack(hp.pca_components, hp.max_fit_samples, **members)
+        self.stack = stack.fit(features, (rt - hp.rt_mean) / hp.rt_std)
+
+    def member_rts(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Each regressor's RT for a batch, in ``rt_unit``."""
+        features = self._features(batch).detach().float().cpu().numpy()
+        members = self.stack.predict_members(features)
+        return {k: v * self.hparams.rt_std + self.hparams.rt_mean for k, v in members.items()}
+
+    def to_rt(self, raw: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        if self.stack is None or self.training:
+            return super().to_rt(raw, batch)  # during training: the network's own head
+        mean = np.mean(list(self.member_rts(batch).values()), axis=0)
+        return torch.as_tensor(mean, dtype=torch.float32, device=self.device)
+
+    def on_fit_end(self) -> None:
+        """Fit the stack on the best weights' features and write it into the best checkpoint."""
+        callback = self.trainer.checkpoint_callback
+        best = getattr(callback, "best_model_path", "") if callback else ""
+        if best:
+            checkpoint = torch.load(best, map_location="cpu", weights_only=False)
+            self.load_state_dict(checkpoint["state_dict"])
+        self.fit_stack(self.trainer.datamodule.train_dataloader())
+        if best:
+            self.on_save_checkpoint(checkpoint)
+            torch.save(checkpoint, best)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.stack is not None:
+            checkpoint["sklearn_stack"] = pickle.dumps(self.stack)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "sklearn_stack" in checkpoint:  # our own checkpoint: see deepms.training.stacking
+            self.stack = pickle.loads(checkpoint["sklearn_stack"])

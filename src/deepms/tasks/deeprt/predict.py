@@ -1,0 +1,181 @@
+"""A trained RT model as a predictor: ProForma peptides in, retention times out.
+
+``deepms predict MODEL --input peptides.csv --output rt.csv`` reads a ``peptide`` column (ProForma,
+e.g. ``PEPM[Oxidation]K``) and writes ``peptide,predicted_rt,rt_unit``: the unit is the model's
+(``min``, or ``irt`` for iRT-trained models) and also sits in the registered model's metadata.
+:meth:`RTPredictor.predict` adds ``NormalizedRetentionTime`` (the same values) so the model can
+serve as ``deepms predict ... --rt-model`` for spectral libraries. Peptides are sorted by length
+and predicted in large batches under ``torch.inference_mode``; rows come back in input order.
+Ensemble checkpoints also carry a pickled scikit-learn stack: load only checkpoints you trust.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from deepms.chem import Peptide, get_modification_table, parse_proforma
+from deepms.io.library import RT_COLUMN
+from deepms.registry.predictor import ModelLoadError, Predictor, load_checkpoint
+
+OUTPUT_COLUMNS = ("peptide", "predicted_rt", "rt_unit")
+PRECISIONS = ("32", "bf16")
+CAM_NAME = "Carbamidomethyl"
+CAM = f"{CAM_NAME}@C"
+
+
+class RTPredictor(Predictor):
+    """A loaded :class:`RTModel` (or :class:`RTEnsembleModel`) behind the Predictor interface."""
+
+    input_schema: ClassVar[dict[str, tuple[str, bool]]] = {"peptide": ("string", True)}
+    params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, model: Any, batch_size: int = 1024, precision: str = "32") -> None:
+        self.model = model.eval()
+        self.encoder = model.encoder
+        self.rt_unit = str(model.hparams.rt_unit)
+        self.batch_size, self.precision = batch_size, "32"
+        self.configure(precision=precision)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> RTPredictor:
+        import torch
+
+        from deepms.tasks.deeprt.model import RTEnsembleModel, RTModel
+
+        try:
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except Exception:  # load_checkpoint below says what is wrong with the file
+            state = {}
+        hparams = state.get("hyper_parameters", {}) if isinstance(state, dict) else {}
+        ensemble = "pca_components" in hparams
+        model = load_checkpoint(RTEnsembleModel if ensemble else RTModel, path)
+        if ensemble:
+            if "sklearn_stack" not in state:
+                raise ModelLoadError(f"{path}: ensemble checkpoint without its fitted stack")
+            model.stack = pickle.loads(state["sklearn_stack"])  # trusted files only (module doc)
+        return cls(model, **options)
+
+    def configure(
+        self,
+        batch_size: int | None = None,
+        precision: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        """``threads`` sets torch's CPU threads; ``precision="bf16"`` autocasts the network."""
+        if precision is not None and str(precision) not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
+        self.batch_size = int(batch_size or self.batch_size)
+        self.precision = str(precision or self.precision)
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+
+    def describe(self) -> dict[str, Any]:
+        table = get_modification_table()
+        modifications = {}
+        for key in self.encoder.modifications:
+            name, _, site = key.rpartition("@")
+            terminus = site if site in ("N-term", "C-term") else None
+            mod = table.get(name, residue=None if terminus else site, terminus=terminus)
+            modifications[key] = {"accession": mod.accession, "mass": mod.monoisotopic_mass}
+        hparams = {k: _plain(v) for k, v in dict(self.model.hparams).items()}
+        return {
+            "model_class": f"{type(self.model).__module__}.{type(self.model).__name__}",
+            "hyperparameters": hparams,
+            "rt_unit": self.rt_unit,
+            "output_columns": list(OUTPUT_COLUMNS),
+            "modifications": modifications,
+        }
+
+    def check_description(self, description: dict[str, Any]) -> None:
+        if description.get("rt_unit") not in (None, self.rt_unit):
+            raise ModelLoadError(f"stored RT unit {description['rt_unit']}, model {self.rt_unit}")
+        stored = set(description.get("modifications") or {})
+        if stored and stored != set(self.encoder.modifications):
+            raise ModelLoadError("the model's modification vocabulary differs from its metadata")
+
+    def input_example(self) -> pd.DataFrame:
+        return pd.DataFrame({"peptide": ["PEPTIDEK", "LGEYGFQNALIVR"]})
+
+    def _as_trained(self, peptide: Any) -> Any:
+        """The RT files write carbamidomethylated cysteine as plain C: a model that never saw
+        ``Carbamidomethyl@C`` reads ``C[Carbamidomethyl]`` (a library's fixed mod) as C."""
+        if CAM in self.encoder.index or not any(m and m.name == CAM_NAME for m in peptide.mods):
+            return peptide
+        mods = [
+            None
+            if m and m.name == CAM_NAME and 0 < i <= len(peptide) and peptide.sequence[i - 1] == "C"
+            else m
+            for i, m in enumerate(peptide.mods)
+        ]
+        return Peptide(peptide.sequence, tuple(mods))
+
+    def _batch(self, peptides: list[Any]) -> dict[str, Any]:
+        import torch
+
+        lengths = [len(p.sequence) for p in peptides]
+        residues = torch.zeros(len(peptides), max(lengths), dtype=torch.long)
+        mods = torch.zeros(len(peptides), max(lengths), self.encoder.n_mod_features)
+        for i, peptide in enumerate(peptides):
+            residues[i, : lengths[i]] = torch.from_numpy(self.encoder.encode_residues(peptide))
+            mods[i, : lengths[i]] = torch.from_numpy(self.encoder.encode_modifications(peptide))
+        return {"residues": residues, "mods": mods, "lengths": torch.tensor(lengths)}
+
+    def predict_peptides(self, peptides: list[Any]) -> np.ndarray:
+        """RT (in :attr:`rt_unit`) of parsed peptides, in their order."""
+        import torch
+
+        order = np.argsort([len(p.sequence) for p in peptides], kind="stable")
+        out = np.zeros(len(peptides), dtype=np.float64)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        with torch.inference_mode(), autocast:
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                batch = self._batch([peptides[r] for r in rows])
+                out[rows] = self.model.predict_rt(batch).float().numpy()
+        return out
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``peptide, predicted_rt, rt_unit`` (+ ``NormalizedRetentionTime``), in input order."""
+        if "peptide" not in frame.columns:
+            raise ValueError(f"input lacks a 'peptide' column; has {list(frame.columns)}")
+        texts = frame["peptide"].astype(str).tolist()
+        peptides = [self._as_trained(parse_proforma(t)) for t in texts]
+        rt = self.predict_peptides(peptides) if texts else np.zeros(0)
+        return pd.DataFrame(
+            {"peptide": texts, "predicted_rt": rt, "rt_unit": self.rt_unit, RT_COLUMN: rt}
+        )
+
+    def write_output(self, tables: Iterable[pd.DataFrame], path: str | os.PathLike[str]):
+        """CSV (or TSV by extension) of ``peptide,predicted_rt,rt_unit``, written atomically."""
+        path = Path(path)
+        sep = "\t" if path.suffix == ".tsv" else ","
+        partial = path.with_name(path.name + ".part")
+        count = 0
+        try:
+            with open(partial, "w", newline="") as handle:
+                handle.write(sep.join(OUTPUT_COLUMNS) + "\n")
+                for table in tables:
+                    table[list(OUTPUT_COLUMNS)].to_csv(handle, sep=sep, index=False, header=False)
+                    count += len(table)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return {"peptides": count}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy of hyperparameters (tuples to lists, numpy scalars to Python)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
