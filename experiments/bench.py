@@ -2,7 +2,9 @@
 
 Usage: ``python experiments/bench.py [STUDY ...] [--seeds 42 43 44]``. Each seed runs in a fresh
 process (``--one``) so that its peak memory and timings are its own; the parent collects them,
-adds mean and spread over seeds, and rewrites the results table in the README.
+adds mean and spread over seeds, and rewrites the results table in the README. A study with
+``bench_script: file.py`` is not a training: ``main()`` of that file runs once and returns its
+figures (e.g. prediction speed), which fill the table's throughput columns.
 """
 
 from __future__ import annotations
@@ -93,6 +95,36 @@ def run_one(study: str, seed: int) -> dict[str, Any]:
     }
 
 
+def run_script(study: str) -> dict[str, Any]:
+    """A plain-script study (``bench_script: file.py``): ``main()`` returns its figures."""
+    path = EXPERIMENTS / study / load_study(study)["bench_script"]
+    module_spec = importlib.util.spec_from_file_location(f"{study}_script", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.main()
+
+
+def summarise_script(study: str, figures: dict[str, Any]) -> dict[str, Any]:
+    spec = load_study(study)
+    commit, dirty = _git()
+    return {
+        "study": study,
+        "task": spec["task"],
+        "description": spec.get("description", ""),
+        "primary_metric": spec.get("primary_metric"),
+        "commit": commit,
+        "dirty": dirty,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "data": spec.get("dataset"),
+        "figures": figures,
+    }
+
+
 def _spread(values: list[float]) -> dict[str, float]:
     values = [v for v in values if v is not None]
     if not values:
@@ -162,6 +194,13 @@ def _fmt(spread: dict[str, float], digits: int = 3) -> str:
 def markdown_rows(summary: dict[str, Any]) -> list[str]:
     """Table rows: the model, then each baseline, with the headline metrics."""
     keys = ("test_median_pcc", "test_median_sa", "test_pcc90")
+    if "figures" in summary:  # a script study: its figures fill the throughput columns
+        f = summary["figures"]
+        return [
+            f"| {summary['study']} | {summary['task']} | {f.get('label', 'script')} | - | - | - | "
+            f"- | {f.get('inference_samples_per_s', 0):.0f} | {f.get('peak_memory_mb', 0):.0f} | "
+            f"{summary['data']} | - | `{summary['commit'][:8]}` |"
+        ]
     rows = []
     train = summary["throughput"]["train_samples_per_s"]
     infer = summary["throughput"]["inference_samples_per_s"]
@@ -222,13 +261,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("studies", nargs="*", help="study folders (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, help="override the studies' seeds")
     parser.add_argument("--one", nargs=2, metavar=("STUDY", "SEED"), help=argparse.SUPPRESS)
+    parser.add_argument("--script", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         figures = run_one(args.one[0], int(args.one[1]))
         Path(args.out).write_text(json.dumps(figures, default=str))
         return 0
+    if args.script:
+        Path(args.out).write_text(json.dumps(run_script(args.script), default=str))
+        return 0
     for study in args.studies or list_studies():
+        if load_study(study).get("bench_script"):
+            out = RESULTS / f".{study}.json"
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            print(f"bench: {study}", flush=True)
+            cmd = [sys.executable, __file__, "--script", study, "--out", str(out)]
+            subprocess.run(cmd, check=True, cwd=ROOT)
+            summary = summarise_script(study, json.loads(out.read_text()))
+            out.unlink()
+            write_outputs(summary)
+            print("\n".join(markdown_rows(summary)))
+            continue
         runs = []
         for seed in args.seeds or load_study(study).get("seeds", [42]):
             out = RESULTS / f".{study}-s{seed}.json"

@@ -1,4 +1,8 @@
-"""The ``deepms`` command line. Heavy imports live inside the commands so ``--help`` is instant."""
+"""The ``deepms`` command line. Heavy imports live inside the commands so ``--help`` is instant.
+
+Model commands (``register``, ``promote``, ``models``, ``predict``) never name a task: a model
+carries its predictor class, and the predictor reads inputs and writes outputs.
+"""
 
 from __future__ import annotations
 
@@ -26,11 +30,180 @@ def _datasets_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register(args: argparse.Namespace) -> int:
+    from deepms.registry import register
+
+    version = register(
+        args.run_id, args.name, tracking_uri=args.tracking_uri, predictor=args.predictor
+    )
+    print(f"registered {version.name} version {version.version} from run {version.run_id}")
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from deepms.registry import promote
+
+    version = promote(
+        args.name,
+        args.alias,
+        require=args.require,
+        version=args.version,
+        tracking_uri=args.tracking_uri,
+    )
+    why = version.tags.get(f"deepms.promoted.{args.alias}.why", "")
+    print(f"{version.name} version {version.version} is now @{args.alias} ({why})")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from deepms.registry import list_models
+
+    rows = list_models(args.tracking_uri, name=args.name)
+    if not rows:
+        print("no registered models (register one with `deepms register RUN_ID`)")
+        return 0
+    header = ("name", "version", "aliases", "status", "run", "created", "metrics")
+    table = [
+        (
+            r["name"],
+            str(r["version"]),
+            ",".join(r["aliases"]) or "-",
+            r["status"],
+            (r["run_id"] or "-")[:12],
+            r["created"].strftime("%Y-%m-%d %H:%M"),
+            "  ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items()) or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """``2,3`` or ``2-4`` -> (2, 3) / (2, 3, 4)."""
+    if "-" in text:
+        low, high = (int(v) for v in text.split("-", 1))
+        return tuple(range(low, high + 1))
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _mods(text: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",") if m.strip() and m.strip().lower() != "none")
+
+
+DIGEST_OPTIONS = {
+    "enzyme": "enzyme",
+    "missed_cleavages": "missed_cleavages",
+    "min_length": "min_length",
+    "max_length": "max_length",
+    "charges": "charges",
+    "fixed_mods": "fixed_mods",
+    "var_mods": "variable_mods",
+    "max_var_mods": "max_variable_mods",
+}
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from deepms.registry import load_predictor
+
+    runtime = {
+        "batch_size": args.batch_size,
+        "precision": args.precision,
+        "threads": args.threads,
+        "min_intensity": args.min_intensity,
+    }
+    predictor = load_predictor(
+        args.model, tracking_uri=args.tracking_uri, predictor=args.predictor, **runtime
+    )
+    auxiliary = []
+    if args.rt_model:
+        auxiliary.append(load_predictor(args.rt_model, tracking_uri=args.tracking_uri))
+    options = {
+        target: getattr(args, source)
+        for source, target in DIGEST_OPTIONS.items()
+        if getattr(args, source) is not None
+    }
+    if args.collision_energy is not None:
+        options["collision_energy"] = args.collision_energy
+    counts = predictor.predict_file(
+        args.input,
+        args.output,
+        chunk_size=args.chunk_size,
+        auxiliary=auxiliary,
+        progress=not args.no_progress,
+        input_options=options,
+    )
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    print(f"wrote {args.output}: {summary}")
+    return 0
+
+
+def _add_model_commands(commands: argparse._SubParsersAction) -> None:
+    uri_help = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else mlruns/mlflow.db)"
+    register = commands.add_parser(
+        "register", help="log a run's best checkpoint as an MLflow model and register it"
+    )
+    register.add_argument("run_id")
+    register.add_argument("--name", help="registered model name (default: the run's task)")
+    register.add_argument("--predictor", help="predictor class (default: the run's config)")
+    register.add_argument("--tracking-uri", help=uri_help)
+    register.set_defaults(func=_register)
+
+    promote = commands.add_parser(
+        "promote", help="point an alias at a version if its run meets a requirement"
+    )
+    promote.add_argument("name")
+    promote.add_argument("--alias", default="champion")
+    promote.add_argument("--version", help="version to promote (default: the newest)")
+    promote.add_argument("--require", help='e.g. "test_median_pcc>=0.85"; refused otherwise')
+    promote.add_argument("--tracking-uri", help=uri_help)
+    promote.set_defaults(func=_promote)
+
+    models = commands.add_parser("models", help="registered models, versions, aliases, metrics")
+    models.add_argument("--name", help="only this registered model")
+    models.add_argument("--tracking-uri", help=uri_help)
+    models.set_defaults(func=_models)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict a file with a model (e.g. a spectral library from a FASTA)",
+        description="MODEL: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID[/PATH], a "
+        "checkpoint or an MLflow model folder. Input: CSV/TSV/parquet, or FASTA for peptide "
+        "models; output format by extension (.tsv, .parquet, .msp).",
+    )
+    predict.add_argument("model")
+    predict.add_argument("--input", required=True)
+    predict.add_argument("--output", required=True)
+    predict.add_argument("--predictor", help="predictor class for a bare checkpoint")
+    predict.add_argument("--tracking-uri", help=uri_help)
+    predict.add_argument("--batch-size", type=int)
+    predict.add_argument("--chunk-size", type=int, default=20_000, help="rows read at a time")
+    predict.add_argument("--precision", choices=["32", "bf16"])
+    predict.add_argument("--threads", type=int, help="torch CPU threads")
+    predict.add_argument("--min-intensity", type=float, help="drop ions below this x max")
+    predict.add_argument("--collision-energy", type=float, help="NCE for rows without one")
+    predict.add_argument("--rt-model", help="a model predicting NormalizedRetentionTime")
+    predict.add_argument("--no-progress", action="store_true")
+    digest = predict.add_argument_group("FASTA digestion (pyteomics)")
+    digest.add_argument("--enzyme", help="expasy rule name or regex (default: trypsin)")
+    digest.add_argument("--missed-cleavages", type=int, help="default: 1")
+    digest.add_argument("--min-length", type=int, help="default: 7")
+    digest.add_argument("--max-length", type=int, help="default: 30")
+    digest.add_argument("--charges", type=_int_list, help="e.g. 2-3 or 2,3 (default: 2-3)")
+    digest.add_argument("--fixed-mods", type=_mods, help="default: Carbamidomethyl@C; none")
+    digest.add_argument("--var-mods", type=_mods, help="e.g. Oxidation@M,Phospho@STY")
+    digest.add_argument("--max-var-mods", type=int, help="per peptide (default: 1)")
+    predict.set_defaults(func=_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepms",
         description="Deep learning on mass-spectrometry proteomics data. "
-        "Train with `python train.py task=<name>`; these commands manage data and models.",
+        "Train with `python train.py task=<name>`; these commands manage data and models: "
+        "register a run's best checkpoint, promote it behind an alias, predict with it.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     datasets = commands.add_parser("datasets", help="the named public data sets").add_subparsers(
@@ -46,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--mirror", default=None, help="local mirror folder (default: env)")
     verify.add_argument("--no-download", action="store_true")
     verify.set_defaults(func=_datasets_verify)
+    _add_model_commands(commands)
     return parser
 
 
@@ -56,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         from deepms.errors import DeepMSError
 
-        if isinstance(err, DeepMSError):
+        if isinstance(err, DeepMSError | ValueError | FileNotFoundError):
             print(f"deepms: error: {err}", file=sys.stderr)
             return 2
         raise

@@ -6,6 +6,7 @@ Every reader streams records and reports a malformed one as
 
 from __future__ import annotations
 
+from deepms.io.fasta import SequenceRecord, clip_label, read_fasta, read_seq_table, write_fasta
 from deepms.io.mgf import read_mgf, write_mgf
 from deepms.io.msp import read_msp, write_msp
 from deepms.io.mzml import read_mzml
@@ -16,8 +17,11 @@ from deepms.io.spectrum import AnnotatedSpectrum, Spectrum
 
 __all__ = [
     "AnnotatedSpectrum",
+    "SequenceRecord",
     "Spectrum",
+    "clip_label",
     "prosit_to_bonds",
+    "read_fasta",
     "read_mgf",
     "read_msp",
     "read_mzml",
@@ -25,6 +29,8 @@ __all__ = [
     "read_peprec_mgf",
     "read_plabel",
     "read_prosit_parquet",
+    "read_seq_table",
+    "write_fasta",
     "write_mgf",
     "write_msp",
 ]

@@ -1,0 +1,171 @@
+"""The task-independent face of a trained model: a predictor class per task, found by class path.
+
+Each task's ``tasks/<task>/predict.py`` defines a :class:`Predictor`; the task config names it
+(``task.predictor``), and registered models carry that name, so ``deepms predict``, the registry and
+the MLflow pyfunc flavour never branch on task names. A predictor maps a DataFrame of inputs to a
+DataFrame of outputs; files are streamed through it chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from deepms.errors import DeepMSError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ModelLoadError(DeepMSError):
+    """A model artifact is missing, corrupt, or does not fit the code that should load it."""
+
+
+def load_class(path: str) -> type[Predictor]:
+    """Import ``package.module.Class`` and check that it is a :class:`Predictor`."""
+    module_name, _, name = str(path).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ModelLoadError(f"predictor {path!r} cannot be imported: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Predictor)):
+        raise ModelLoadError(f"{path!r} is not a deepms Predictor class")
+    return cls
+
+
+def load_checkpoint(model_class: type, path: str | os.PathLike[str]) -> Any:
+    """Rebuild a LightningModule from its checkpoint alone (hyperparameters + weights).
+
+    Loads with ``weights_only=True`` (no code runs from the file) and turns every way a file can be
+    wrong into a :class:`ModelLoadError` that says which file and what is wrong with it.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for bad bytes
+        raise ModelLoadError(
+            f"{path}: not a readable checkpoint (corrupt, truncated or not a torch file): {exc}"
+        ) from exc
+    if not isinstance(state, dict) or not {"state_dict", "hyper_parameters"} <= set(state):
+        raise ModelLoadError(
+            f"{path}: not a deepms model checkpoint (needs 'state_dict' and 'hyper_parameters')"
+        )
+    name = model_class.__name__
+    try:
+        model = model_class(**state["hyper_parameters"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{path}: hyperparameters do not fit {name}: {exc}") from exc
+    try:
+        model.load_state_dict(state["state_dict"], strict=True)
+    except RuntimeError as exc:  # one line per mismatching tensor: show a few
+        lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        more = f"; and {len(lines) - 3} more" if len(lines) > 3 else ""
+        raise ModelLoadError(
+            f"{path}: weights do not fit {name}: {'; '.join(lines[:3]) or exc}{more}"
+        ) from exc
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+class Predictor(ABC):
+    """DataFrame in, DataFrame out; plus what registration needs (schema, example, metadata)."""
+
+    #: input column -> (MLflow type, required); becomes the registered model's input schema
+    input_schema: ClassVar[dict[str, tuple[str, bool]]] = {}
+    #: keyword parameters of :meth:`predict` with defaults; become MLflow inference params
+    params: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    @abstractmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> Predictor:
+        """Load from a checkpoint file alone (no training config)."""
+
+    @abstractmethod
+    def predict(self, frame: pd.DataFrame, **params: Any) -> pd.DataFrame:
+        """Predictions for the rows of ``frame``."""
+
+    @abstractmethod
+    def input_example(self) -> pd.DataFrame:
+        """A valid input of at least two rows (MLflow stores it with the model)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Everything needed to rebuild and check the model (stored in the model's metadata)."""
+        return {}
+
+    def check_description(self, description: dict[str, Any]) -> None:  # noqa: B027 - optional
+        """Refuse a model whose stored description disagrees with this code (stale artifact)."""
+
+    def configure(self, **options: Any) -> None:
+        """Apply run-time options (batch size, precision, ...); unknown options are an error."""
+        if options:
+            raise ValueError(f"{type(self).__name__}: unknown options {sorted(options)}")
+
+    def read_input(self, path: str | os.PathLike[str], chunk_size: int, **options: Any):
+        """Chunks of input rows from a file (default: CSV, TSV or parquet)."""
+        from deepms.io.precursors import read_table_chunks
+
+        if options:
+            raise ValueError(f"{type(self).__name__}: input options {sorted(options)} unused")
+        return read_table_chunks(path, chunk_size)
+
+    def write_output(
+        self, tables: Iterable[pd.DataFrame], path: str | os.PathLike[str]
+    ) -> dict[str, int]:
+        """Stream prediction tables into a file (default: CSV, TSV or parquet by extension)."""
+        from deepms.io.library import write_tables
+
+        return {"rows": write_tables(tables, path)}
+
+    def predict_file(
+        self,
+        input_path: str | os.PathLike[str],
+        output_path: str | os.PathLike[str],
+        *,
+        chunk_size: int = 20_000,
+        auxiliary: Sequence[Predictor] = (),
+        progress: bool = True,
+        input_options: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> dict[str, int]:
+        """Read, predict and write chunk by chunk, with a progress bar.
+
+        ``auxiliary`` predictors (e.g. a retention-time model) run first on each chunk; their
+        output columns, one row per input row, are added to the input so this predictor can carry
+        them into its output.
+        """
+        from tqdm.auto import tqdm
+
+        chunks = self.read_input(input_path, chunk_size, **(input_options or {}))
+        bar = tqdm(unit=" rows", desc=Path(output_path).name, disable=not progress)
+        seen = [0]
+
+        def tables() -> Iterator[pd.DataFrame]:
+            for chunk in chunks:
+                chunk = chunk.reset_index(drop=True)
+                for helper in auxiliary:
+                    extra = helper.predict(chunk)
+                    if len(extra) != len(chunk):
+                        raise ValueError(
+                            f"auxiliary {type(helper).__name__} returned {len(extra)} rows for "
+                            f"{len(chunk)} inputs: it must predict one row per input"
+                        )
+                    for column in extra.columns:
+                        chunk[column] = extra[column].to_numpy()
+                yield self.predict(chunk, **params)
+                seen[0] += len(chunk)
+                bar.update(len(chunk))
+
+        try:
+            counts = self.write_output(tables(), output_path)
+        finally:
+            bar.close()
+        return {"inputs": seen[0], **counts}

@@ -1,0 +1,196 @@
+"""The predictor every sequence task shares: FASTA (or a table with ``sequence``) in, CSV out.
+
+A task subclass names its model class and turns a batch's network output into named columns;
+reading, encoding with the checkpoint's own :class:`SequenceEncoder`, length-sorted batching and
+writing are common. Rows come back in input order, one per sequence, led by ``id`` and ``length``.
+A sequence with letters outside the alphabet's rule is an error naming the row, never a guess.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from deepms.registry.predictor import Predictor, load_checkpoint
+from deepms.sequences.encoding import SequenceEncoder, pad_batch
+
+FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fna", ".fasta.gz", ".fa.gz", ".faa.gz", ".fna.gz")
+PRECISIONS = ("32", "bf16")
+
+
+def _is_fasta(path: str | os.PathLike[str]) -> bool:
+    return Path(path).name.lower().endswith(FASTA_SUFFIXES)
+
+
+class SequencePredictor(Predictor):
+    """A loaded sequence model behind the task-independent :class:`Predictor` interface."""
+
+    input_schema: ClassVar[dict[str, tuple[str, bool]]] = {
+        "sequence": ("string", True),
+        "id": ("string", False),
+    }
+    params: ClassVar[dict[str, Any]] = {}
+    #: ``package.module.Class`` of the LightningModule this predictor loads
+    model_class: ClassVar[str] = ""
+    #: two valid input sequences for the registered model's example
+    example_sequences: ClassVar[tuple[str, str]] = (
+        "MKTAYIAKQRQISFVKSHFSRQ",
+        "MSDNGPQNQRNAPRITFGGP",
+    )
+
+    def __init__(self, model: Any, batch_size: int = 64, precision: str = "32") -> None:
+        self.model = model.eval()
+        self.encoder = SequenceEncoder.from_dict(dict(model.hparams.encoder))
+        self.batch_size, self.precision = int(batch_size), "32"
+        self.configure(precision=precision)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> SequencePredictor:
+        import importlib
+
+        module, _, name = cls.model_class.rpartition(".")
+        model_type = getattr(importlib.import_module(module), name)
+        return cls(load_checkpoint(model_type, path), **options)
+
+    def configure(
+        self,
+        batch_size: int | None = None,
+        precision: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        """Batch size, ``precision="bf16"`` (autocast on CPU) and torch's CPU threads."""
+        if precision is not None and str(precision) not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
+        self.batch_size = int(batch_size or self.batch_size)
+        self.precision = str(precision or self.precision)
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+
+    def describe(self) -> dict[str, Any]:
+        hparams = {k: v for k, v in dict(self.model.hparams).items() if k != "optimizer"}
+        return {
+            "model_class": self.model_class,
+            "encoder": self.encoder.to_dict(),
+            "hyperparameters": _plain(hparams),
+            "outputs": list(self.output_columns()),
+        }
+
+    def check_description(self, description: dict[str, Any]) -> None:
+        from deepms.registry.predictor import ModelLoadError
+
+        stored = description.get("encoder")
+        if stored and stored != self.encoder.to_dict():
+            raise ModelLoadError(f"stored encoder {stored} differs from the checkpoint's")
+
+    def input_example(self) -> pd.DataFrame:
+        return pd.DataFrame({"id": ["example1", "example2"], "sequence": self.example_sequences})
+
+    # --- what a task defines ---------------------------------------------------------------------
+
+    @abstractmethod
+    def output_columns(self) -> tuple[str, ...]:
+        """Names of the prediction columns, in order."""
+
+    @abstractmethod
+    def outputs(self, x: Any, mask: Any) -> dict[str, np.ndarray]:
+        """Network output for one encoded batch as named per-row arrays."""
+
+    # --- prediction -------------------------------------------------------------------------------
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One row per input sequence, in input order: ``id``, ``length`` and the outputs."""
+        import torch
+
+        if "sequence" not in frame.columns:
+            raise ValueError(f"input lacks a 'sequence' column; has {list(frame.columns)}")
+        sequences = frame["sequence"].astype(str).tolist()
+        ids = (
+            frame["id"].astype(str).tolist()
+            if "id" in frame.columns
+            else list(map(str, frame.index))
+        )
+        encoded = []
+        for row, (ident, sequence) in enumerate(zip(ids, sequences, strict=True)):
+            try:
+                encoded.append(self.encoder.encode(sequence))
+            except ValueError as exc:
+                raise ValueError(f"row {row} ({ident}): {exc}") from exc
+        order = np.argsort([len(e) for e in encoded], kind="stable")
+        columns: dict[str, np.ndarray] = {
+            name: np.zeros(len(encoded), dtype=np.float32) for name in self.output_columns()
+        }
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            x, mask = pad_batch([encoded[r] for r in rows])
+            with (
+                torch.inference_mode(),
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"),
+            ):
+                out = self.outputs(torch.from_numpy(x), torch.from_numpy(mask))
+            for name, values in out.items():
+                if columns[name].dtype != np.asarray(values).dtype:
+                    columns[name] = columns[name].astype(np.asarray(values).dtype)
+                columns[name][rows] = values
+        table = {"id": ids, "length": [len(s) for s in sequences], **columns}
+        return pd.DataFrame(table)
+
+    # --- files ------------------------------------------------------------------------------------
+
+    def read_input(self, path: str | os.PathLike[str], chunk_size: int, **options: Any):
+        """FASTA (ids from the headers; gz fine), or CSV/TSV/parquet with a ``sequence`` column."""
+        if options:
+            raise ValueError(f"{type(self).__name__}: input options {sorted(options)} unused")
+        if not _is_fasta(path):
+            return super().read_input(path, chunk_size)
+        return self._fasta_chunks(path, chunk_size)
+
+    def _fasta_chunks(
+        self, path: str | os.PathLike[str], chunk_size: int
+    ) -> Iterator[pd.DataFrame]:
+        from deepms.io.fasta import read_fasta
+
+        rows: list[tuple[str, str]] = []
+        for record in read_fasta(path, alphabet=self.encoder.alphabet):
+            rows.append((record.identifier, record.sequence))
+            if len(rows) >= chunk_size:
+                yield pd.DataFrame(rows, columns=["id", "sequence"])
+                rows = []
+        if rows:
+            yield pd.DataFrame(rows, columns=["id", "sequence"])
+
+    def write_output(self, tables: Iterable[pd.DataFrame], path: str | os.PathLike[str]):
+        """CSV (TSV for ``.tsv``), written to a ``.part`` file and renamed when complete."""
+        path = Path(path)
+        partial = path.with_name(path.name + ".part")
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        rows = 0
+        try:
+            with open(partial, "w", encoding="utf-8", newline="") as handle:
+                for index, table in enumerate(tables):
+                    table.to_csv(handle, sep=sep, index=False, header=index == 0)
+                    rows += len(table)
+                if rows == 0:
+                    handle.write(sep.join(["id", "length", *self.output_columns()]) + "\n")
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return {"sequences": rows}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy (tuples to lists, numpy scalars to Python)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

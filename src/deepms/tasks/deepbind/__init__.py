@@ -1,0 +1,1 @@
+"""deepbind: DNA/RNA binding specificity (DeepBind, Alipanahi et al. 2015)."""

@@ -1,0 +1,1 @@
+"""deeploc: protein subcellular localisation (DeepLoc, Almagro Armenteros et al. 2017)."""

@@ -1,0 +1,1 @@
+"""rbppred: RNA-binding protein prediction (Deep-RBPPred, Zheng et al. 2018)."""

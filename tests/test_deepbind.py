@@ -1,0 +1,77 @@
+"""deepbind: experiments from the catalogue, shuffled backgrounds, strand symmetry, a tiny run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepms.io.fasta import SequenceRecord
+from deepms.sequences import DNA, SequenceEncoder, dinucleotide_counts
+from deepms.tasks.deepbind.data import experiments, get_experiment, shuffled_negatives
+
+
+def test_experiments_cover_encode_and_clip() -> None:
+    names = set(experiments())
+    assert len(names) == 13 and {"encode_GABPA", "encode_MYC", "clip_PUM2"} <= names
+    exp = get_experiment("encode_MYC")
+    assert exp.train.endswith("_AC.seq.gz") and exp.test.endswith("_B.seq.gz")
+    assert exp.shuffle_negatives and not get_experiment("clip_QKI").shuffle_negatives
+    with pytest.raises(ValueError, match="known: clip_ELAVL1A"):
+        get_experiment("encode_NOPE")
+
+
+def test_shuffled_negatives_keep_dinucleotides() -> None:
+    positives = [SequenceRecord("p1", "ACGTTGCAAGGCTTAACCGGTTTAAACCCGGGACGT", label=1)]
+    negatives = shuffled_negatives(positives, per_positive=3, seed=0)
+    assert [n.identifier for n in negatives] == ["p1_shuf0", "p1_shuf1", "p1_shuf2"]
+    assert all(n.label == 0 for n in negatives)
+    for n in negatives:
+        assert dinucleotide_counts(n.sequence) == dinucleotide_counts(positives[0].sequence)
+
+
+def test_dna_score_is_strand_symmetric() -> None:
+    from deepms.sequences.dataset import collate_sequences
+    from deepms.tasks.deepbind.model import DeepBindModel
+
+    encoder = SequenceEncoder("dna", "onehot")
+    model = DeepBindModel(encoder.to_dict(), motifs=4, motif_length=6, hidden=4).eval()
+    forward = "ACGTTGCAAGGCTTAACCGGTTTAAACC"
+    batch = collate_sequences(
+        [{"x": encoder.encode(s), "id": s} for s in (forward, DNA.reverse_complement(forward))]
+    )
+    with torch.no_grad():
+        scores = model(batch["x"], batch["mask"])
+    assert scores[0].item() == pytest.approx(scores[1].item(), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_tiny_run_logs_auroc_auprc_and_logos(compose_config, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from deepms.tasks.deepbind.predict import DeepBindPredictor
+    from deepms.training.runner import run
+
+    cfg = compose_config("task=deepbind", "experiment=deepbind_tiny")
+    result = run(cfg)
+    assert 0.0 <= result.metrics["test_auroc"] <= 1.0
+    assert math.isfinite(result.metrics["test_auprc"])
+    lineage = result.lineage
+    assert lineage["experiment"] == "encode_MYC" and lineage["n_samples"]["test"] == 300
+    for part in ("train", "val"):  # one shuffled background per peak
+        assert lineage["n_samples"][part] == 2 * lineage["n_positive"][part]
+    client = MlflowClient(cfg.logger.mlflow.tracking_uri)
+    (logged,) = client.search_runs([client.get_experiment_by_name("deepbind").experiment_id])
+    assert {"test_auroc", "test_auprc", "val_auroc"} <= set(logged.data.metrics)
+    plots = [a.path for a in client.list_artifacts(logged.info.run_id, "plots")]
+    assert plots == ["plots/motifs_encode_MYC.png"]
+
+    predictor = DeepBindPredictor.from_checkpoint(result.best_checkpoint)
+    fasta = tmp_path / "sites.fa"
+    fasta.write_text(">s1\nACGTGACCGGAAGTGCACGTNN\n>s2\nacgtacgtacgtacgt\n")
+    out = tmp_path / "scores.csv"
+    assert predictor.predict_file(fasta, out, progress=False) == {"inputs": 2, "sequences": 2}
+    lines = out.read_text().splitlines()
+    assert lines[0] == "id,length,logit,p_bound" and lines[1].startswith("s1,22,")
