@@ -13,11 +13,12 @@ evaluation sees every sample exactly once. No DistributedSampler is needed (set 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 def _world() -> tuple[int, int]:
@@ -98,3 +99,27 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             size = min(pool_size, n - start)
             count += size // self.batch_size if self.drop_last else -(-size // self.batch_size)
         return count
+
+
+def bucketed_loader(
+    dataset: Any,
+    batch_size: int,
+    shuffle: bool,
+    collate_fn: Callable[[list[Any]], Any],
+    pool: int = 50,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader over length buckets of ``dataset.lengths``.
+
+    It has a private generator: creating its iterator then draws nothing from the global RNG, so
+    dropout masks do not depend on when Lightning builds iterators (exact resume).
+    """
+    sampler = LengthBucketBatchSampler(dataset.lengths, batch_size, shuffle, pool, seed)
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+    )

@@ -30,7 +30,7 @@ from deepms.chem.encoding import N_RESIDUE_TOKENS, PeptideEncoder
 from deepms.datasets.registry import get_dataset, resolve
 from deepms.datasets.splits import SPLIT_NAMES, grouped_split, most_held_out, subset_groups
 from deepms.errors import DataFormatError, DeepMSError
-from deepms.training.batching import LengthBucketBatchSampler
+from deepms.training.batching import bucketed_loader
 
 log = logging.getLogger(__name__)
 
@@ -280,12 +280,14 @@ class RTDataModule(pl.LightningDataModule):
         }
 
     def loader(self, part: str, shuffle: bool = False) -> DataLoader:
-        dataset = self.datasets[part]
-        sampler = LengthBucketBatchSampler(
-            dataset.lengths, self.batch_size, shuffle, self.bucket_pool, self.split_seed
-        )
-        return DataLoader(
-            dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers
+        return bucketed_loader(
+            self.datasets[part],
+            self.batch_size,
+            shuffle,
+            collate,
+            self.bucket_pool,
+            self.split_seed,
+            self.num_workers,
         )
 
     def train_dataloader(self) -> DataLoader:

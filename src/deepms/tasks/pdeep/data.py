@@ -26,7 +26,7 @@ from deepms.chem.encoding import N_RESIDUE_TOKENS, PeptideEncoder
 from deepms.datasets.registry import get_dataset, resolve
 from deepms.datasets.splits import grouped_split
 from deepms.io import read_peprec_mgf, read_plabel, read_prosit_parquet
-from deepms.training.batching import LengthBucketBatchSampler
+from deepms.training.batching import bucketed_loader
 
 log = logging.getLogger(__name__)
 
@@ -305,23 +305,14 @@ class PDeepDataModule(pl.LightningDataModule):
         }
 
     def _loader(self, part: str, shuffle: bool) -> DataLoader:
-        dataset = self.datasets[part]
-        sampler = LengthBucketBatchSampler(
-            dataset.lengths,
+        return bucketed_loader(
+            self.datasets[part],
             self.batch_size,
-            shuffle=shuffle,
-            pool=self.bucket_pool,
-            seed=self.split_seed,
-        )
-        # A private generator: creating a loader iterator then draws nothing from the global RNG,
-        # so dropout masks do not depend on when Lightning builds iterators (exact resume).
-        generator = torch.Generator().manual_seed(self.split_seed)
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate,
-            num_workers=self.num_workers,
-            generator=generator,
+            shuffle,
+            collate,
+            self.bucket_pool,
+            self.split_seed,
+            self.num_workers,
         )
 
     def train_dataloader(self) -> DataLoader:
