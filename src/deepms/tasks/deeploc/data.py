@@ -175,8 +175,10 @@ class DeepLocDataModule(SequenceDataModule):
 
     def model_kwargs(self) -> dict[str, Any]:
         """Classes and the encoder travel with the model's hyperparameters (for prediction)."""
+        train = self.datasets["train"].targets["location"]
         return {
             "encoder": self.encoder.to_dict(),
             "classes": list(LOCATIONS),
             "test_names": list(self.test_parts),
+            "class_counts": np.bincount(train, minlength=len(LOCATIONS)).tolist(),
         }

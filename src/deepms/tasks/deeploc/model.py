@@ -6,6 +6,8 @@ a dense layer and two heads -- 10-class localisation (softmax) and membrane-boun
 (sigmoid; proteins with unknown membrane state are masked out of that loss). Two departures, both
 configurable: one attention step instead of the paper's 10-step attention decoder, and optional
 max-pooling between the convolutions and the LSTM (``pool``) to make CPU training affordable.
+``class_balance`` weights the localisation loss by inverse training-class frequency (off by
+default: DeepLoc trained unweighted, and it trades accuracy for the rare classes).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class DeepLocModel(TaskModule):
         dense: int = 256,
         dropout: float = 0.25,
         membrane_weight: float = 1.0,
+        class_balance: bool = False,
+        class_counts: list[int] | None = None,
         optimizer: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(optimizer)
@@ -69,6 +73,9 @@ class DeepLocModel(TaskModule):
             {s: binary_metrics(ignore_index=-1) for s in ["val", *self.test_names]}
         )
         self._membrane_seen: set[str] = set()
+        counts = torch.tensor(class_counts or [1] * len(self.classes), dtype=torch.float)
+        weights = counts.sum() / (len(counts) * counts.clamp(min=1)) if class_balance else None
+        self.register_buffer("class_weights", weights if weights is not None else torch.ones(0))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Encoded [B, L(, C)] + mask [B, L] -> location logits, membrane logit, attention."""
@@ -88,7 +95,8 @@ class DeepLocModel(TaskModule):
         }
 
     def _loss(self, out: dict[str, torch.Tensor], batch: dict[str, Any]) -> torch.Tensor:
-        loss = nn.functional.cross_entropy(out["location"], batch["location"])
+        weight = self.class_weights if self.class_weights.numel() else None
+        loss = nn.functional.cross_entropy(out["location"], batch["location"], weight=weight)
         known = batch["membrane"] >= 0
         if known.any():
             membrane = nn.functional.binary_cross_entropy_with_logits(
