@@ -32,7 +32,7 @@ def test_shuffled_negatives_keep_dinucleotides() -> None:
         assert dinucleotide_counts(n.sequence) == dinucleotide_counts(positives[0].sequence)
 
 
-def test_dna_score_is_strand_symmetric() -> None:
+def test_dna_score_is_strand_symmetric_and_padding_free() -> None:
     from deepms.sequences.dataset import collate_sequences
     from deepms.tasks.deepbind.model import DeepBindModel
 
@@ -42,9 +42,16 @@ def test_dna_score_is_strand_symmetric() -> None:
     batch = collate_sequences(
         [{"x": encoder.encode(s), "id": s} for s in (forward, DNA.reverse_complement(forward))]
     )
+    longer = collate_sequences(
+        [{"x": encoder.encode(s), "id": s} for s in (forward, "ACGTNNACGT" * 5)]
+    )
+    alone = collate_sequences([{"x": encoder.encode(forward), "id": "a"}])
     with torch.no_grad():
         scores = model(batch["x"], batch["mask"])
+        next_to_longer = model(longer["x"], longer["mask"])[0]
+        by_itself = model(alone["x"], alone["mask"])[0]
     assert scores[0].item() == pytest.approx(scores[1].item(), abs=1e-5)
+    assert next_to_longer.item() == pytest.approx(by_itself.item(), abs=1e-5)
 
 
 @pytest.mark.slow

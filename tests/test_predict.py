@@ -90,6 +90,8 @@ def test_threshold_batching_and_params() -> None:
     one = predictor.predict(INPUT)
     predictor.configure(batch_size=64)
     pd.testing.assert_frame_equal(one, predictor.predict(INPUT))
+    predictor.configure(batch_size=1, workers=2)  # batches in threads: same rows, same order
+    pd.testing.assert_frame_equal(one, predictor.predict(INPUT))
     assert one["RelativeIntensity"].min() >= 0.01
     strict = predictor.predict(INPUT, min_intensity=0.9)
     assert 0 < len(strict) < len(one) and strict["RelativeIntensity"].min() >= 0.9

@@ -112,6 +112,7 @@ def _predict(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "precision": args.precision,
         "threads": args.threads,
+        "workers": args.workers,
         "min_intensity": args.min_intensity,
     }
     predictor = load_predictor(
@@ -182,6 +183,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--chunk-size", type=int, default=20_000, help="rows read at a time")
     predict.add_argument("--precision", choices=["32", "bf16"])
     predict.add_argument("--threads", type=int, help="torch CPU threads")
+    predict.add_argument("--workers", type=int, help="batches predicted at once, in threads")
     predict.add_argument("--min-intensity", type=float, help="drop ions below this x max")
     predict.add_argument("--collision-energy", type=float, help="NCE for rows without one")
     predict.add_argument("--rt-model", help="a model predicting NormalizedRetentionTime")

@@ -76,6 +76,32 @@ def load_checkpoint(model_class: type, path: str | os.PathLike[str]) -> Any:
     return model
 
 
+def json_safe(value: Any) -> Any:
+    """A JSON/YAML-safe copy of hyperparameters (tuples to lists, numpy scalars to Python)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value
+
+
+def modification_entries(vocabulary: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Unimod accession and mass of each ``Name@site`` of an encoder's modification vocabulary.
+
+    Stored with a registered model, so a changed Unimod table is caught at load time.
+    """
+    from deepms.chem import get_modification_table
+
+    table = get_modification_table()
+    entries = {}
+    for key in vocabulary:
+        name, _, site = key.rpartition("@")
+        terminus = site if site in ("N-term", "C-term") else None
+        mod = table.get(name, residue=None if terminus else site, terminus=terminus)
+        entries[key] = {"accession": mod.accession, "mass": mod.monoisotopic_mass}
+    return entries
+
+
 class Predictor(ABC):
     """DataFrame in, DataFrame out; plus what registration needs (schema, example, metadata)."""
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from deepms.metrics import binary_metrics, flatten_metrics
 from deepms.sequences.encoding import SequenceEncoder
+from deepms.sequences.layers import masked_max, masked_mean, reverse_padded
 from deepms.training.module import TaskModule
 
 POOLINGS = ("max", "maxavg")
@@ -74,19 +75,28 @@ class DeepBindModel(TaskModule):
         """Rectified motif-detector responses [B, motifs, windows]."""
         return torch.relu(self.conv(padded))
 
-    def _score(self, padded: torch.Tensor) -> torch.Tensor:
+    def _score(self, padded: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+        """Pool each detector over the sequence's own windows (``windows`` [B, W] mask)."""
         act = self.activations(padded)
-        pooled = act.amax(-1)
+        pooled = masked_max(act, windows)
         if self.hparams.pooling == "maxavg":
-            pooled = torch.cat([pooled, act.mean(-1)], dim=1)
+            pooled = torch.cat([pooled, masked_mean(act, windows)], dim=1)
         return self.head(pooled).squeeze(-1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Binding logit per sequence (max over both strands for DNA)."""
-        padded = self.padded(x, mask)
-        score = self._score(padded)
-        if self.both_strands:  # complement = reversed ACGT channels, then reverse positions
-            score = torch.maximum(score, self._score(padded.flip(1).flip(2)))
+        """Binding logit per sequence (max over both strands for DNA).
+
+        A sequence of length L has L + m - 1 windows; windows reaching into batch padding are
+        left out, so a sequence scores the same alone as next to a longer one.
+        """
+        lengths = mask.sum(1)
+        extra = self.hparams.motif_length - 1
+        steps = torch.arange(mask.shape[1] + extra, device=mask.device)
+        windows = steps[None] < (lengths + extra)[:, None]
+        score = self._score(self.padded(x, mask), windows)
+        if self.both_strands:  # reverse within each length; complement = reversed ACGT channels
+            reverse = reverse_padded(x.float(), lengths).flip(-1)
+            score = torch.maximum(score, self._score(self.padded(reverse, mask), windows))
         return score
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
