@@ -25,7 +25,7 @@ def _predictor(spec: dict[str, Any]) -> Any:
     from deepms.tasks.pdeep.model import PDeepModel
     from deepms.tasks.pdeep.predict import PDeepPredictor
 
-    options = {"batch_size": spec["batch_size"], "threads": spec["threads"]}
+    options = {k: spec[k] for k in ("batch_size", "threads", "workers")}
     if spec.get("model"):
         return load_predictor(spec["model"], **options)
     torch.manual_seed(0)
@@ -104,7 +104,7 @@ def main() -> dict[str, Any]:
     headline = runs[spec["precisions"][0]]
     model = predictor.describe()["hyperparameters"]
     return {
-        "label": f"library, {spec['threads']} CPU threads",
+        "label": f"library, {spec['workers']} x {spec['threads']} CPU threads",
         "inference_samples_per_s": headline["precursors_per_s"],
         "precursors_per_s": headline["precursors_per_s"],
         "runs": runs,
@@ -113,6 +113,7 @@ def main() -> dict[str, Any]:
         "hidden_size": model["hidden_size"],
         "num_layers": model["num_layers"],
         "batch_size": spec["batch_size"],
+        "workers": spec["workers"],
         "threads": torch.get_num_threads(),
         "dataset": spec["dataset"],
         "digest": spec["digest"],

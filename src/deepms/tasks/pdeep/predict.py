@@ -53,7 +53,7 @@ class PDeepPredictor(Predictor):
     def __init__(
         self,
         model: Any,
-        batch_size: int = 512,
+        batch_size: int = 256,
         min_intensity: float = 0.01,
         precision: str = "32",
         threads: int | None = None,
