@@ -105,6 +105,20 @@ def _single_log_stream() -> None:
                 lightning_logger.removeHandler(handler)
 
 
+def _sample_counts(lineage: dict[str, Any]) -> dict[str, int]:
+    """Samples per split from a datamodule's lineage (``n_samples``; pdeep says ``n_spectra``)."""
+    return lineage.get("n_samples") or lineage.get("n_spectra") or {}
+
+
+def _set_threads(threads: int | None) -> None:
+    """Cap torch's intra-op threads: on a small shared CPU one thread per process avoids the
+    5-20x slow-down of oversubscribed OpenMP threads."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def run(cfg: DictConfig) -> RunResult:
     """Fit, validate and test on the best checkpoint; the result carries the monitored value."""
     import lightning.pytorch as pl
@@ -118,6 +132,7 @@ def run(cfg: DictConfig) -> RunResult:
         from deepms.training.resume import prepare_resume
 
         cfg = prepare_resume(cfg)
+    _set_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     debug = bool(trainer.fast_dev_run)
@@ -136,7 +151,7 @@ def run(cfg: DictConfig) -> RunResult:
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         result.fit_seconds = time.perf_counter() - start
-        n_train = lineage.get("n_spectra", {}).get("train", 0)
+        n_train = _sample_counts(lineage).get("train", 0)
         result.train_samples_seen = int(n_train) * int(trainer.current_epoch)
     result.monitored = _monitored_value(trainer, cfg.task.monitor)
     if cfg.get("test", True):
@@ -145,7 +160,7 @@ def run(cfg: DictConfig) -> RunResult:
         start = time.perf_counter()
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         result.test_seconds = time.perf_counter() - start
-        result.test_samples = int(lineage.get("n_spectra", {}).get("test", 0))
+        result.test_samples = int(_sample_counts(lineage).get("test", 0))
     for logger in trainer.loggers:
         logger.finalize("success")
     result.metrics = {
