@@ -22,8 +22,10 @@ class EpochSummary(pl.Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         self._start = time.perf_counter()
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        # Validation (with metrics the module logs in its own epoch-end hook) has finished by
+        # now; printing from on_validation_epoch_end showed those one epoch late.
+        if not trainer.is_global_zero:
             return
         metrics = trainer.callback_metrics
         shown = [k for k in metrics if k in self.keys or k.startswith("val_")]
