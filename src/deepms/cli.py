@@ -200,6 +200,66 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=_predict)
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from deepms.tracking.compare import compare, format_table
+
+    result = compare(
+        args.task,
+        metric=args.metric,
+        top=args.top,
+        param=args.param,
+        curve=args.curve,
+        ascending=args.ascending,
+        output_dir=args.output_dir,
+        tracking_uri=args.tracking_uri,
+        log=not args.no_log,
+        all_status=args.all_status,
+    )
+    print(format_table(result.table, args.format))
+    info = sys.stderr if args.format == "csv" else sys.stdout  # keep csv on stdout clean
+    order = "ascending" if result.ascending else "descending"
+    print(f"\nsorted by {result.metric} ({order}); {len(result.table)} run(s)", file=info)
+    for note in result.notes:
+        print(f"note: {note}", file=info)
+    for path in result.files.values():
+        print(f"wrote {path}", file=info)
+    if result.run_id:
+        print(f"logged comparison run {result.run_id} (compare-{result.task})", file=info)
+    return 0
+
+
+def _add_compare_command(commands: argparse._SubParsersAction) -> None:
+    compare = commands.add_parser(
+        "compare",
+        help="table and plots of a task's tracked runs, sorted by a metric",
+        description="Reads the MLflow store: one row per run of the task (key tags, the params "
+        "that differ, test metrics), top N by the metric; writes metric_vs_<param>.png, "
+        "learning_curves_<metric>.png and comparison.csv, and logs them as a run compare-<task>.",
+    )
+    compare.add_argument("--task", required=True, help="e.g. pdeep (the runs' `task` tag)")
+    compare.add_argument("--metric", help="sort metric (default: the task's test_metric)")
+    compare.add_argument("--top", type=int, default=10, help="rows shown and plotted")
+    compare.add_argument("--param", help="x axis of the metric plot (default: most varied param)")
+    compare.add_argument("--curve", help="metric history overlaid (default: the task's monitor)")
+    order = compare.add_mutually_exclusive_group()
+    order.add_argument(
+        "--ascending",
+        dest="ascending",
+        action="store_true",
+        default=None,
+        help="lowest first (default: from the task's mode, min/max)",
+    )
+    order.add_argument("--descending", dest="ascending", action="store_false", default=None)
+    compare.add_argument("--output-dir", help="default: outputs/compare/<task>/")
+    compare.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else mlruns/)"
+    )
+    compare.add_argument("--no-log", action="store_true", help="do not log the comparison run")
+    compare.add_argument("--all-status", action="store_true", help="include failed/killed runs")
+    compare.add_argument("--format", choices=["table", "markdown", "csv"], default="table")
+    compare.set_defaults(func=_compare)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepms",
@@ -222,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--no-download", action="store_true")
     verify.set_defaults(func=_datasets_verify)
     _add_model_commands(commands)
+    _add_compare_command(commands)
     return parser
 
 
