@@ -3,7 +3,8 @@
 Each task's ``tasks/<task>/predict.py`` defines a :class:`Predictor`; the task config names it
 (``task.predictor``), and registered models carry that name, so ``deepms predict``, the registry and
 the MLflow pyfunc flavour never branch on task names. A predictor maps a DataFrame of inputs to a
-DataFrame of outputs; files are streamed through it chunk by chunk.
+DataFrame of outputs; files are streamed through it chunk by chunk. Network predictors share the
+length-sorted batching (``Predictor._batched``) and :class:`BatchPredictor`'s run-time options.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ from __future__ import annotations
 import importlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from deepms.errors import DeepMSError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+T = TypeVar("T")
+#: ``precision`` values of the batching helpers: float32, or bfloat16 autocast on CPU
+PRECISIONS = ("32", "bf16")
 
 
 class ModelLoadError(DeepMSError):
@@ -123,6 +130,10 @@ class Predictor(ABC):
     def input_example(self) -> pd.DataFrame:
         """A valid input of at least two rows (MLflow stores it with the model)."""
 
+    #: rows per network batch and ``"32"`` or ``"bf16"``: used by the batching helpers below
+    batch_size: int
+    precision: str = "32"
+
     def describe(self) -> dict[str, Any]:
         """Everything needed to rebuild and check the model (stored in the model's metadata)."""
         return {}
@@ -195,3 +206,73 @@ class Predictor(ABC):
         finally:
             bar.close()
         return {"inputs": seen[0], **counts}
+
+    # --- batching helpers for network predictors (they set ``batch_size``; see BatchPredictor) ---
+
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """No autograd, and bfloat16 autocast when ``precision`` says so (both thread-local)."""
+        import torch
+
+        bf16 = self.precision == "bf16"
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            yield
+
+    def _batched(
+        self, lengths: Sequence[int], run: Callable[[np.ndarray], T], workers: int = 1
+    ) -> list[T]:
+        """``run(rows)`` under :meth:`_inference` for batches of ``batch_size`` input rows sorted
+        by length (little padding); results in batch order. ``workers`` > 1 runs that many
+        batches at once in threads (torch releases the GIL)."""
+        import numpy as np
+
+        order = np.argsort(lengths, kind="stable")
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+        def call(rows: np.ndarray) -> T:
+            with self._inference():
+                return run(rows)
+
+        if workers > 1 and len(batches) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers) as pool:
+                return list(pool.map(call, batches))
+        return [call(rows) for rows in batches]
+
+    @staticmethod
+    def _in_input_order(
+        parts: Iterable[tuple[np.ndarray, Any]], n: int, dtype: Any = None
+    ) -> np.ndarray:
+        """Per-batch ``(rows, values)`` put back at their rows: ``dtype``, or the values' own."""
+        import numpy as np
+
+        out = np.zeros(n, dtype or np.float32)
+        for rows, values in parts:
+            values = np.asarray(values)
+            if dtype is None and out.dtype != values.dtype:
+                out = out.astype(values.dtype)
+            out[rows] = values
+        return out
+
+
+class BatchPredictor(Predictor):
+    """A network predictor whose run-time options are batch size, precision and CPU threads."""
+
+    batch_size: int = 64
+
+    def configure(
+        self,
+        batch_size: int | None = None,
+        precision: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        """Batch size, ``precision="bf16"`` (autocast on CPU) and torch's CPU threads."""
+        if precision is not None and str(precision) not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
+        self.batch_size = int(batch_size or self.batch_size)
+        self.precision = str(precision or self.precision)
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))

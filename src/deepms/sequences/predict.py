@@ -17,18 +17,17 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from deepms.registry.predictor import Predictor, load_checkpoint
+from deepms.registry.predictor import BatchPredictor, json_safe, load_checkpoint
 from deepms.sequences.encoding import SequenceEncoder, pad_batch
 
 FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fna", ".fasta.gz", ".fa.gz", ".faa.gz", ".fna.gz")
-PRECISIONS = ("32", "bf16")
 
 
 def _is_fasta(path: str | os.PathLike[str]) -> bool:
     return Path(path).name.lower().endswith(FASTA_SUFFIXES)
 
 
-class SequencePredictor(Predictor):
+class SequencePredictor(BatchPredictor):
     """A loaded sequence model behind the task-independent :class:`Predictor` interface."""
 
     input_schema: ClassVar[dict[str, tuple[str, bool]]] = {
@@ -58,28 +57,12 @@ class SequencePredictor(Predictor):
         model_type = getattr(importlib.import_module(module), name)
         return cls(load_checkpoint(model_type, path), **options)
 
-    def configure(
-        self,
-        batch_size: int | None = None,
-        precision: str | None = None,
-        threads: int | None = None,
-    ) -> None:
-        """Batch size, ``precision="bf16"`` (autocast on CPU) and torch's CPU threads."""
-        if precision is not None and str(precision) not in PRECISIONS:
-            raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
-        self.batch_size = int(batch_size or self.batch_size)
-        self.precision = str(precision or self.precision)
-        if threads:
-            import torch
-
-            torch.set_num_threads(int(threads))
-
     def describe(self) -> dict[str, Any]:
         hparams = {k: v for k, v in dict(self.model.hparams).items() if k != "optimizer"}
         return {
             "model_class": self.model_class,
             "encoder": self.encoder.to_dict(),
-            "hyperparameters": _plain(hparams),
+            "hyperparameters": json_safe(hparams),
             "outputs": list(self.output_columns()),
         }
 
@@ -123,22 +106,16 @@ class SequencePredictor(Predictor):
                 encoded.append(self.encoder.encode(sequence))
             except ValueError as exc:
                 raise ValueError(f"row {row} ({ident}): {exc}") from exc
-        order = np.argsort([len(e) for e in encoded], kind="stable")
-        columns: dict[str, np.ndarray] = {
-            name: np.zeros(len(encoded), dtype=np.float32) for name in self.output_columns()
-        }
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+
+        def run(rows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             x, mask = pad_batch([encoded[r] for r in rows])
-            with (
-                torch.inference_mode(),
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"),
-            ):
-                out = self.outputs(torch.from_numpy(x), torch.from_numpy(mask))
-            for name, values in out.items():
-                if columns[name].dtype != np.asarray(values).dtype:
-                    columns[name] = columns[name].astype(np.asarray(values).dtype)
-                columns[name][rows] = values
+            return rows, self.outputs(torch.from_numpy(x), torch.from_numpy(mask))
+
+        parts = self._batched([len(e) for e in encoded], run)
+        columns = {
+            name: self._in_input_order([(rows, out[name]) for rows, out in parts], len(encoded))
+            for name in self.output_columns()
+        }
         table = {"id": ids, "length": [len(s) for s in sequences], **columns}
         return pd.DataFrame(table)
 
@@ -183,14 +160,3 @@ class SequencePredictor(Predictor):
         finally:
             partial.unlink(missing_ok=True)
         return {"sequences": rows}
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy (tuples to lists, numpy scalars to Python)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

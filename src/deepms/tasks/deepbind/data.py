@@ -17,7 +17,6 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,8 +25,7 @@ from deepms.datasets.registry import get_dataset, resolve_file
 from deepms.datasets.splits import grouped_split
 from deepms.io.fasta import SequenceRecord, clip_label, read_fasta, read_seq_table
 from deepms.sequences import SequenceEncoder, dinucleotide_shuffle
-from deepms.sequences.datamodule import SequenceDataModule, subsample
-from deepms.sequences.dataset import SequenceDataset
+from deepms.sequences.datamodule import SequenceDataModule, partition
 
 log = logging.getLogger(__name__)
 
@@ -89,27 +87,13 @@ class DeepBindDataModule(SequenceDataModule):
     """Reads one experiment, makes backgrounds where needed, splits train/val by sequence."""
 
     def __init__(
-        self,
-        experiment: str = "encode_GABPA",
-        mirror: str | None = None,
-        cache_dir: str | None = None,
-        negatives_per_positive: int = 1,
-        split: dict[str, Any] | None = None,
-        limit: int | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        bucket_pool: int = 50,
-        on_error: str = "raise",
+        self, experiment: str = "encode_GABPA", negatives_per_positive: int = 1, **common: Any
     ) -> None:
-        split = dict(split or {})
-        super().__init__(batch_size, num_workers, bucket_pool, int(split.get("seed", 0)))
+        """``common``: split, mirror, cache_dir, limit, ... (see :class:`SequenceDataModule`)."""
+        super().__init__(**common)
         self.experiment = get_experiment(experiment)
-        self.mirror = Path(mirror) if mirror else None
-        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.negatives_per_positive = int(negatives_per_positive)
-        self.val_fraction = float(split.get("val_fraction", 0.1))
-        self.limit = limit
-        self.on_error = on_error
+        self.val_fraction = float(self.split_settings.get("val_fraction", 0.1))
         self.encoder = SequenceEncoder(self.experiment.alphabet, "onehot")
 
     @property
@@ -125,37 +109,27 @@ class DeepBindDataModule(SequenceDataModule):
             return list(read_seq_table(local, self.experiment.alphabet, self.on_error))
         return list(read_fasta(local, clip_label, self.experiment.alphabet, self.on_error))
 
-    def _dataset(self, records: list[SequenceRecord]) -> SequenceDataset:
-        return SequenceDataset(
-            [r.identifier for r in records],
-            [r.sequence for r in records],
-            self.encoder,
-            {"label": np.array([r.label for r in records], dtype=np.float32)},
-        )
-
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         exp = self.experiment
         self._lineage = {"name": exp.name, "datasets": {}, "split": self.split_name}
-        train = subsample(self._read(exp.train), self.limit, self.seed)
-        test = subsample(self._read(exp.test), self.limit, self.seed)
+        train = self._subsample(self._read(exp.train))
+        test = self._subsample(self._read(exp.test))
         groups = grouped_split(
             [r.sequence for r in train],
             (1 - self.val_fraction, self.val_fraction),
             seed=self.seed,
             names=("train", "val"),
         )
-        parts: dict[str, list[SequenceRecord]] = {"train": [], "val": []}
-        for record, part in zip(train, groups, strict=True):
-            parts[str(part)].append(record)
+        parts = partition(train, groups, ("train", "val"))
         if exp.shuffle_negatives:
             for offset, part in enumerate(("train", "val")):
                 positives = [r for r in parts[part] if r.label == 1]
                 seed = self.seed * 2 + offset
                 parts[part] += shuffled_negatives(positives, self.negatives_per_positive, seed)
         parts["test"] = test
-        self.datasets = {k: self._dataset(v) for k, v in parts.items()}
+        self._set_datasets(parts)
         counts = {
             k: {"positive": int(sum(r.label for r in v)), "all": len(v)} for k, v in parts.items()
         }

@@ -21,11 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from deepms.datasets.registry import get_dataset, resolve
 from deepms.io.fasta import SequenceRecord, read_fasta
-from deepms.sequences import SequenceEncoder, max_similarity, similarity_split
-from deepms.sequences.datamodule import SequenceDataModule, subsample
-from deepms.sequences.dataset import SequenceDataset
+from deepms.sequences import SequenceEncoder, max_similarity
+from deepms.sequences.datamodule import SIMILARITY, SequenceDataModule
 
 log = logging.getLogger(__name__)
 
@@ -64,32 +62,22 @@ class DeepLocDataModule(SequenceDataModule):
         train_files: tuple[str, ...] = ("deeploc/deeploc1_val_set_LA.fasta",),
         test_file: str = "deeploc/deeploc1_test_set.fasta",
         hard_file: str | None = "deeploc/setHARD.fasta",
-        mirror: str | None = None,
-        cache_dir: str | None = None,
         encoding: str = "onehot",
         max_length: int = 1000,
         crop: str = "ends",
-        split: dict[str, Any] | None = None,
         similarity: dict[str, Any] | None = None,
-        limit: int | None = None,
         batch_size: int = 32,
-        num_workers: int = 0,
-        bucket_pool: int = 50,
-        on_error: str = "raise",
+        **common: Any,
     ) -> None:
-        split = dict(split or {})
-        super().__init__(batch_size, num_workers, bucket_pool, int(split.get("seed", 0)))
+        """``common``: split, mirror, cache_dir, limit, ... (see :class:`SequenceDataModule`)."""
+        super().__init__(batch_size, **common)
         self.dataset = dataset
         self.train_files = list(train_files)
         self.test_file = test_file
         self.hard_file = hard_file
-        self.mirror = Path(mirror) if mirror else None
-        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.encoder = SequenceEncoder("protein", encoding, max_length, crop)
-        self.val_fraction = float(split.get("val_fraction", 0.1))
-        self.similarity = {"k": 5, "measure": "containment", "threshold": 0.1, **(similarity or {})}
-        self.limit = limit
-        self.on_error = on_error
+        self.val_fraction = float(self.split_settings.get("val_fraction", 0.1))
+        self.similarity = {**SIMILARITY, **(similarity or {})}
         self.test_parts = ["test", "hard"] if hard_file else ["test"]
 
     @property
@@ -108,23 +96,18 @@ class DeepLocDataModule(SequenceDataModule):
                 dropped[f"{name}: location {record.label[0]!r} not one of the 10 classes"] += 1
                 continue
             records.append(record)
-        return subsample(records, self.limit, self.seed)
+        return self._subsample(records)
 
-    def _dataset(self, records: list[SequenceRecord]) -> SequenceDataset:
-        return SequenceDataset(
-            [r.identifier for r in records],
-            [r.sequence for r in records],
-            self.encoder,
-            {
-                "location": np.array([LOCATIONS.index(r.label[0]) for r in records], np.int64),
-                "membrane": np.array([r.label[1] for r in records], np.int64),
-            },
-        )
+    def _targets(self, records: list[SequenceRecord]) -> dict[str, np.ndarray]:
+        return {
+            "location": np.array([LOCATIONS.index(r.label[0]) for r in records], np.int64),
+            "membrane": np.array([r.label[1] for r in records], np.int64),
+        }
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        files = resolve(self.dataset, mirror=self.mirror, cache_dir=self.cache_dir)
+        files = self._resolve()
         dropped: Counter = Counter()
         pool = [r for name in self.train_files for r in self._read(files, name, dropped)]
         test = self._read(files, self.test_file, dropped)
@@ -132,20 +115,10 @@ class DeepLocDataModule(SequenceDataModule):
         for reason, count in dropped.items():
             log.warning("deeploc: dropped %d records (%s)", count, reason)
         sim = self.similarity
-        split = similarity_split(
-            [r.sequence for r in pool],
-            (1 - self.val_fraction, self.val_fraction),
-            seed=self.seed,
-            names=("train", "val"),
-            **sim,
-        )
-        parts = {
-            "train": [r for r, s in zip(pool, split.labels, strict=True) if s == "train"],
-            "val": [r for r, s in zip(pool, split.labels, strict=True) if s == "val"],
-            "test": test,
-            "hard": hard,
-        }
-        self.datasets = {k: self._dataset(v) for k, v in parts.items() if k != "hard" or hard}
+        fractions = (1 - self.val_fraction, self.val_fraction)
+        parts, split = self._split_by_similarity(pool, fractions, names=("train", "val"))
+        parts.update(test=test, hard=hard)
+        self._set_datasets({k: v for k, v in parts.items() if k != "hard" or hard})
         train_seqs = [r.sequence for r in parts["train"]]
         neighbours = {}
         for part in self.test_parts:
@@ -153,18 +126,9 @@ class DeepLocDataModule(SequenceDataModule):
                 [r.sequence for r in parts[part]], train_seqs, sim["k"], sim["measure"]
             )
             neighbours[part] = int((best >= sim["threshold"]).sum())
-        self._lineage = {
-            "name": self.dataset,
-            "datasets": {self.dataset: {f.path: f.sha256 for f in get_dataset(self.dataset).files}},
-            "split": self.split_name,
-            "split_rule": split.summary(),
-            "seed": self.seed,
-            "n_samples": self.sizes(),
-            "n_spectra": self.sizes(),  # the runner's generic sample-count key
-            "test_with_train_neighbour": neighbours,
-            "dropped": dict(dropped),
-            "encoding": self.encoder.to_dict(),
-        }
+        self._lineage = self._catalogue_lineage(
+            split.summary(), test_with_train_neighbour=neighbours, dropped=dict(dropped)
+        )
         log.info(
             "deeploc data: %s; %s; test sequences with a train neighbour >= %s: %s",
             self.sizes(),

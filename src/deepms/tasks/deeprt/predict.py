@@ -20,17 +20,22 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from deepms.chem import Peptide, get_modification_table, parse_proforma
+from deepms.chem import Peptide, parse_proforma
 from deepms.io.library import RT_COLUMN
-from deepms.registry.predictor import ModelLoadError, Predictor, load_checkpoint
+from deepms.registry.predictor import (
+    BatchPredictor,
+    ModelLoadError,
+    json_safe,
+    load_checkpoint,
+    modification_entries,
+)
 
 OUTPUT_COLUMNS = ("peptide", "predicted_rt", "rt_unit")
-PRECISIONS = ("32", "bf16")
 CAM_NAME = "Carbamidomethyl"
 CAM = f"{CAM_NAME}@C"
 
 
-class RTPredictor(Predictor):
+class RTPredictor(BatchPredictor):
     """A loaded :class:`RTModel` (or :class:`RTEnsembleModel`) behind the Predictor interface."""
 
     input_schema: ClassVar[dict[str, tuple[str, bool]]] = {"peptide": ("string", True)}
@@ -62,37 +67,13 @@ class RTPredictor(Predictor):
             model.stack = pickle.loads(state["sklearn_stack"])  # trusted files only (module doc)
         return cls(model, **options)
 
-    def configure(
-        self,
-        batch_size: int | None = None,
-        precision: str | None = None,
-        threads: int | None = None,
-    ) -> None:
-        """``threads`` sets torch's CPU threads; ``precision="bf16"`` autocasts the network."""
-        if precision is not None and str(precision) not in PRECISIONS:
-            raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
-        self.batch_size = int(batch_size or self.batch_size)
-        self.precision = str(precision or self.precision)
-        if threads:
-            import torch
-
-            torch.set_num_threads(int(threads))
-
     def describe(self) -> dict[str, Any]:
-        table = get_modification_table()
-        modifications = {}
-        for key in self.encoder.modifications:
-            name, _, site = key.rpartition("@")
-            terminus = site if site in ("N-term", "C-term") else None
-            mod = table.get(name, residue=None if terminus else site, terminus=terminus)
-            modifications[key] = {"accession": mod.accession, "mass": mod.monoisotopic_mass}
-        hparams = {k: _plain(v) for k, v in dict(self.model.hparams).items()}
         return {
             "model_class": f"{type(self.model).__module__}.{type(self.model).__name__}",
-            "hyperparameters": hparams,
+            "hyperparameters": json_safe(dict(self.model.hparams)),
             "rt_unit": self.rt_unit,
             "output_columns": list(OUTPUT_COLUMNS),
-            "modifications": modifications,
+            "modifications": modification_entries(self.encoder.modifications),
         }
 
     def check_description(self, description: dict[str, Any]) -> None:
@@ -131,17 +112,13 @@ class RTPredictor(Predictor):
 
     def predict_peptides(self, peptides: list[Any]) -> np.ndarray:
         """RT (in :attr:`rt_unit`) of parsed peptides, in their order."""
-        import torch
 
-        order = np.argsort([len(p.sequence) for p in peptides], kind="stable")
-        out = np.zeros(len(peptides), dtype=np.float64)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
-        with torch.inference_mode(), autocast:
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                batch = self._batch([peptides[r] for r in rows])
-                out[rows] = self.model.predict_rt(batch).float().numpy()
-        return out
+        def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            batch = self._batch([peptides[r] for r in rows])
+            return rows, self.model.predict_rt(batch).float().numpy()
+
+        parts = self._batched([len(p.sequence) for p in peptides], run)
+        return self._in_input_order(parts, len(peptides), np.float64)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``peptide, predicted_rt, rt_unit`` (+ ``NormalizedRetentionTime``), in input order."""
@@ -170,12 +147,3 @@ class RTPredictor(Predictor):
         finally:
             partial.unlink(missing_ok=True)
         return {"peptides": count}
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy of hyperparameters (tuples to lists, numpy scalars to Python)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value.item() if isinstance(value, np.generic) else value

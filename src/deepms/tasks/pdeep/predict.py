@@ -22,15 +22,14 @@ from deepms.chem import H2O, PROTON, parse_proforma
 from deepms.io.library import RT_COLUMN, library_peptide, write_library
 from deepms.io.precursors import DigestSettings, read_precursors
 from deepms.registry.predictor import (
+    BatchPredictor,
     ModelLoadError,
-    Predictor,
     json_safe,
     load_checkpoint,
     modification_entries,
 )
 
 ION_TYPES = ("b", "y")
-PRECISIONS = ("32", "bf16")
 NORMALISATION = {
     "intensity": "per spectrum, divided by the most intense possible b/y ion (targets and output)",
     "collision_energy": "NCE / 100, with a known/unknown flag",
@@ -38,7 +37,7 @@ NORMALISATION = {
 }
 
 
-class PDeepPredictor(Predictor):
+class PDeepPredictor(BatchPredictor):
     """A loaded :class:`PDeepModel` behind the task-independent :class:`Predictor` interface."""
 
     input_schema: ClassVar[dict[str, tuple[str, bool]]] = {
@@ -90,16 +89,9 @@ class PDeepPredictor(Predictor):
         """``precision="bf16"`` runs the LSTM in bfloat16 (about 2x faster on CPUs with bf16);
         ``workers`` > 1 predicts that many batches at once in threads (torch releases the GIL),
         which uses several cores better than torch's own threads on this small LSTM."""
-        if precision is not None and str(precision) not in PRECISIONS:
-            raise ValueError(f"precision {precision!r}: use one of {PRECISIONS}")
-        self.batch_size = int(batch_size or self.batch_size)
+        super().configure(batch_size, precision, threads)
         self.min_intensity = self.min_intensity if min_intensity is None else float(min_intensity)
-        self.precision = str(precision or self.precision)
         self.workers = max(1, int(workers or self.workers))
-        if threads:
-            import torch
-
-            torch.set_num_threads(int(threads))
 
     # --- registration: what makes the model self-describing ------------------------------------
 
@@ -163,13 +155,8 @@ class PDeepPredictor(Predictor):
         )
 
     def _forward(self, tensors: tuple) -> np.ndarray:
-        import torch
-
-        with (
-            torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"),
-        ):
-            return self.model(*tensors).float().clamp(min=0).numpy()
+        """Non-negative intensities of one encoded batch (called under :meth:`_inference`)."""
+        return self.model(*tensors).float().clamp(min=0).numpy()
 
     def predict(self, frame: pd.DataFrame, min_intensity: float | None = None) -> pd.DataFrame:
         """Library rows (:data:`deepms.io.library.LIBRARY_COLUMNS`), in input order."""
@@ -178,20 +165,12 @@ class PDeepPredictor(Predictor):
         columns = _input_columns(frame)
         peptides = [parse_proforma(p) for p in columns["peptide"]]
         charges = columns["charge"]
-        order = np.argsort([len(p.sequence) for p in peptides], kind="stable")
         meta = self._meta(columns) if n else np.zeros((0, 0), dtype=np.float32)
-        batches = [order[start : start + self.batch_size] for start in range(0, n, self.batch_size)]
 
         def run(rows: np.ndarray) -> tuple[np.ndarray, ...]:
             return self._predict_batch(peptides, meta, charges[rows], rows, threshold)
 
-        if self.workers > 1 and len(batches) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(self.workers) as pool:
-                parts = list(pool.map(run, batches))
-        else:
-            parts = [run(rows) for rows in batches]
+        parts = self._batched([len(p.sequence) for p in peptides], run, self.workers)
         return self._table(parts, peptides, columns)
 
     def _predict_batch(
@@ -202,7 +181,8 @@ class PDeepPredictor(Predictor):
         rows: np.ndarray,
         threshold: float,
     ) -> tuple[np.ndarray, ...]:
-        """One batch: (input row, m/z, relative intensity, ion, number, charge) per kept ion."""
+        """One batch (run under :meth:`_inference`): (input row, m/z, relative intensity, ion,
+        number, charge) per kept ion."""
         charge_of_channel = np.tile(np.asarray(self.fragment_charges), len(ION_TYPES))
         tensors = self._encode(peptides, meta, rows)
         pred = self._forward(tensors)  # [B, bonds, channels]
