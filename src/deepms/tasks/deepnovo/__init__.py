@@ -1,0 +1,1 @@
+"""DeepNovo/Casanovo-style de novo peptide sequencing from MS2 spectra (issue 6)."""
