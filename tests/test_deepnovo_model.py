@@ -158,3 +158,11 @@ def test_tiny_run_decodes_within_tolerance_and_predicts_mztab_and_csv(
     )
     csv = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
     assert len(csv) == len(spectra) and csv["sequence"][3] == ""
+    # A 1-beam, 1 ppm search through the CLI options: still nothing outside that tolerance.
+    narrow = tmp_path / "narrow.csv"
+    args = ["predict", result.best_checkpoint, "--input", str(small), "--output", str(narrow)]
+    options = ["--beam-size", "1", "--precursor-tolerance", "1", "--tolerance-unit", "ppm"]
+    assert deepms([*args, "--predictor", PREDICTOR, "--no-progress", *options]) == 0
+    rows = pd.read_csv(narrow, keep_default_na=False)
+    for row in rows[rows["sequence"] != ""].itertuples():
+        assert _mass_fits(row.sequence, row.precursor_mz, row.charge, 1.0), row

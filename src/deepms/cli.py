@@ -114,6 +114,9 @@ def _predict(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "workers": args.workers,
         "min_intensity": args.min_intensity,
+        "beam_size": args.beam_size,
+        "precursor_tolerance": args.precursor_tolerance,
+        "tolerance_unit": args.tolerance_unit,
     }
     predictor = load_predictor(
         args.model, tracking_uri=args.tracking_uri, predictor=args.predictor, **runtime
@@ -187,6 +190,11 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--min-intensity", type=float, help="drop ions below this x max")
     predict.add_argument("--collision-energy", type=float, help="NCE for rows without one")
     predict.add_argument("--rt-model", help="a model predicting NormalizedRetentionTime")
+    predict.add_argument("--beam-size", type=int, help="de novo: beams per spectrum")
+    predict.add_argument(
+        "--precursor-tolerance", type=float, help="de novo: decoded mass vs precursor"
+    )
+    predict.add_argument("--tolerance-unit", choices=["ppm", "Da"], help="de novo: its unit")
     predict.add_argument("--no-progress", action="store_true")
     digest = predict.add_argument_group("FASTA digestion (pyteomics)")
     digest.add_argument("--enzyme", help="expasy rule name or regex (default: trypsin)")

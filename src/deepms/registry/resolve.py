@@ -8,6 +8,7 @@ from the Hydra config beside a local checkpoint (``<run>/.hydra/config.yaml``), 
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,16 @@ def load_predictor(
                 f"{text}: not a model reference; use models:/NAME@ALIAS, models:/NAME/VERSION, "
                 "runs:/RUN_ID[/PATH], a checkpoint file or an MLflow model folder"
             )
-    loaded.configure(**{k: v for k, v in options.items() if v is not None})
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(loaded.configure).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            raise ModelLoadError(
+                f"{text}: {type(loaded).__name__} does not take option(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(accepted) or 'none'}"
+            )
+    loaded.configure(**given)
     return loaded
 
 
