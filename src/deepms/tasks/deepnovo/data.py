@@ -22,14 +22,14 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from deepms.chem import PROTON, Peptide
 from deepms.datasets.splits import grouped_split, most_held_out
 from deepms.tasks.deepnovo.preprocess import Preprocessor, mass_error_ppm, precursor_mass
 from deepms.tasks.deepnovo.sources import open_source, source_name
 from deepms.tasks.deepnovo.vocab import EOS_ID, UnknownResidueError, build_vocabulary
-from deepms.training.batching import bucketed_loader
+from deepms.training.batching import BucketedLoaders
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,10 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class DeNovoDataModule(pl.LightningDataModule):
+class DeNovoDataModule(BucketedLoaders, pl.LightningDataModule):
     """Reads, preprocesses, splits and tokenises the configured sources once."""
+
+    collate_fn = staticmethod(collate)
 
     def __init__(
         self,
@@ -257,23 +259,3 @@ class DeNovoDataModule(pl.LightningDataModule):
             "preprocessing": dict(self.preprocessing),
             "source_names": self.source_names,
         }
-
-    def _loader(self, part: str, shuffle: bool) -> DataLoader:
-        return bucketed_loader(
-            self.datasets[part],
-            self.batch_size,
-            shuffle,
-            collate,
-            self.bucket_pool,
-            self.split_seed,
-            self.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

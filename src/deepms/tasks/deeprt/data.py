@@ -23,14 +23,14 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from deepms.chem import Peptide, parse_deeplc, parse_deeprt, parse_proforma, parse_unimod_bracket
 from deepms.chem.encoding import N_RESIDUE_TOKENS, PeptideEncoder
 from deepms.datasets.registry import get_dataset, resolve
 from deepms.datasets.splits import SPLIT_NAMES, grouped_split, most_held_out, subset_groups
 from deepms.errors import DataFormatError, DeepMSError
-from deepms.training.batching import bucketed_loader
+from deepms.training.batching import BucketedLoaders
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +149,10 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class RTDataModule(pl.LightningDataModule):
+class RTDataModule(BucketedLoaders, pl.LightningDataModule):
     """Reads one catalogued RT set, splits it by peptide and serves length-bucketed batches."""
+
+    collate_fn = staticmethod(collate)
 
     def __init__(
         self,
@@ -278,23 +280,3 @@ class RTDataModule(pl.LightningDataModule):
             "rt_std": float(rts.std()) or 1.0,
             "data_name": self.dataset,
         }
-
-    def loader(self, part: str, shuffle: bool = False) -> DataLoader:
-        return bucketed_loader(
-            self.datasets[part],
-            self.batch_size,
-            shuffle,
-            collate,
-            self.bucket_pool,
-            self.split_seed,
-            self.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self.loader("test")

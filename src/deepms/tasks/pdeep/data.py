@@ -19,14 +19,14 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from deepms.chem import annotate
 from deepms.chem.encoding import N_RESIDUE_TOKENS, PeptideEncoder
 from deepms.datasets.registry import get_dataset, resolve
 from deepms.datasets.splits import grouped_split
 from deepms.io import read_peprec_mgf, read_plabel, read_prosit_parquet
-from deepms.training.batching import bucketed_loader
+from deepms.training.batching import BucketedLoaders
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +195,10 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class PDeepDataModule(pl.LightningDataModule):
+class PDeepDataModule(BucketedLoaders, pl.LightningDataModule):
     """Reads, annotates and splits the configured sources once; serves length-bucketed batches."""
+
+    collate_fn = staticmethod(collate)
 
     def __init__(
         self,
@@ -303,23 +305,3 @@ class PDeepDataModule(pl.LightningDataModule):
             "encoder": self.encoder.to_dict(),
             "source_names": self.source_names,
         }
-
-    def _loader(self, part: str, shuffle: bool) -> DataLoader:
-        return bucketed_loader(
-            self.datasets[part],
-            self.batch_size,
-            shuffle,
-            collate,
-            self.bucket_pool,
-            self.split_seed,
-            self.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
