@@ -1,21 +1,32 @@
-"""Run the studies in experiments/ and write results/<study>.json and .md.
+"""Run the studies in experiments/ and write results/<study>.json and .md, and the README table.
 
-Usage: ``python experiments/bench.py [STUDY ...] [--seeds 42 43 44]``. Each seed runs in a fresh
-process (``--one``) so that its peak memory and timings are its own; the parent collects them,
-adds mean and spread over seeds, and rewrites the results table in the README. A study with
-``bench_script: file.py`` is not a training: ``main()`` of that file runs once and returns its
-figures (e.g. prediction speed), which fill the table's throughput columns.
+Usage: ``python experiments/bench.py [STUDY ...] [--seeds 42 43] [--list]``. No study named: the
+default suite (every study whose ``study.yaml`` does not say ``suite: false``). A study folder
+holds ``study.yaml``:
+
+* ``task``, ``description``, ``primary_metric`` (a ``test_*`` name; its direction is the task's
+  ``mode``), ``seeds``;
+* ``overrides``: Hydra overrides after ``task=<task>``: a training study, one run per seed;
+* ``baselines``: ``{name: module:function}`` (``baselines.rt:ridge_composition``, or
+  ``file.py:function`` in the study folder), or ``{name: {target: ..., kwargs: {...}}}``: called
+  with the seed's datamodule (same split), they return ``test_*`` metrics;
+* ``inference_method``: the LightningModule method timed over the test batches (``predict_step``);
+* or ``bench_script: file.py`` instead of ``overrides``: ``main(spec)`` returns its figures;
+* ``suite: false``: run only when named. A study with only ``script: run.py`` has its own runner.
+
+Each seed runs in a fresh process (``--one``), so its peak memory and timings are its own; the
+parent adds the seed's wall time, summarises (bench_report.py) and rewrites the README table.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import inspect
 import json
 import os
-import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -24,278 +35,200 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = ROOT / "experiments"
-RESULTS = EXPERIMENTS / "results"
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # _common, bench_report, baselines
+
+from _common import ROOT, provenance  # noqa: E402
+from bench_report import study_markdown, summarise, summarise_script, update_readme  # noqa: E402
 
 
-def load_study(name: str) -> dict[str, Any]:
-    spec = yaml.safe_load((EXPERIMENTS / name / "study.yaml").read_text())
-    spec["name"] = name
-    return spec
+def load_study(folder: Path) -> dict[str, Any]:
+    spec = yaml.safe_load((folder / "study.yaml").read_text())
+    return {**spec, "name": folder.name, "folder": str(folder)}
 
 
-def list_studies() -> list[str]:
-    return sorted(p.parent.name for p in EXPERIMENTS.glob("*/study.yaml"))
+def runnable(spec: dict[str, Any]) -> bool:
+    """Training (``overrides``) or script (``bench_script``) studies; not own-runner ones."""
+    return "overrides" in spec or "bench_script" in spec
 
 
-def _call_baseline(study: str, target: str, datamodule: Any) -> dict[str, float]:
-    file_name, function = target.split(":")
-    path = EXPERIMENTS / study / file_name
-    module_spec = importlib.util.spec_from_file_location(f"{study}_baselines", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return getattr(module, function)(datamodule)
+def list_studies(experiments: Path, suite_only: bool) -> list[str]:
+    names = []
+    for path in sorted(experiments.glob("*/study.yaml")):
+        spec = load_study(path.parent)
+        if runnable(spec) and (spec.get("suite", True) or not suite_only):
+            names.append(path.parent.name)
+    return names
 
 
-def run_one(study: str, seed: int) -> dict[str, Any]:
+def _load_callable(target: str, folder: Path) -> Any:
+    """``module:function`` importable from experiments/, or ``file.py:function`` in ``folder``."""
+    module_name, function = target.rsplit(":", 1)
+    if module_name.endswith(".py"):
+        path = (folder / module_name).resolve()
+        module_spec = importlib.util.spec_from_file_location(f"{folder.name}_{path.stem}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    return getattr(module, function)
+
+
+def run_baselines(spec: dict[str, Any], datamodule: Any) -> dict[str, Any]:
+    results = {}
+    for name, target in (spec.get("baselines") or {}).items():
+        entry = target if isinstance(target, dict) else {"target": target}
+        function = _load_callable(entry["target"], Path(spec["folder"]))
+        start = time.perf_counter()
+        metrics = function(datamodule, **entry.get("kwargs", {}))
+        results[name] = {"metrics": metrics, "seconds": time.perf_counter() - start}
+    return results
+
+
+def time_inference(model: Any, datamodule: Any, method: str) -> dict[str, float]:
+    """Samples/s of ``method`` over every test dataloader (collation included, no metrics)."""
+    import torch
+
+    loaders = datamodule.test_dataloader()
+    loaders = loaders if isinstance(loaders, list) else [loaders]
+    call = getattr(model, method)
+    with_index = len(inspect.signature(call).parameters) > 1
+    model.eval()
+    n, start = 0, time.perf_counter()
+    with torch.inference_mode():
+        for loader in loaders:
+            for index, batch in enumerate(loader):
+                call(batch, index) if with_index else call(batch)
+            n += len(loader.dataset)
+    seconds = time.perf_counter() - start
+    return {"inference_samples": n, "inference_seconds": seconds, "samples_per_s": n / seconds}
+
+
+def run_one(folder: Path, seed: int, outputs: Path, threads: int) -> dict[str, Any]:
     """Train and test one seed of a study in this process; return its figures."""
+    import torch
     from hydra import compose, initialize_config_dir
+    from hydra.utils import get_class, instantiate
 
     from deepms.training.runner import run
 
-    spec = load_study(study)
+    spec = load_study(folder)
     os.environ.setdefault("DEEPMS_ROOT", str(ROOT))
     overrides = [
+        f"task={spec['task']}",
         *spec.get("overrides", []),
         f"seed={seed}",
-        f"run_name={study}-s{seed}",
-        f"+tags.study={study}",
+        f"threads={threads}",
+        f"run_name={spec['name']}-s{seed}",
+        f"+tags.study={spec['name']}",
         f"paths.root_dir={ROOT}",
-        f"paths.output_dir={ROOT / 'outputs' / 'bench' / study / f's{seed}'}",
+        f"paths.output_dir={outputs / spec['name'] / f's{seed}'}",
     ]
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
+    load_start = os.getloadavg()
     result = run(cfg)
-    baselines = {}
-    if spec.get("baselines"):
-        from hydra.utils import instantiate
-
-        datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
-        datamodule.setup("fit")
-        for name, target in spec["baselines"].items():
-            baselines[name] = _call_baseline(study, target, datamodule)
-    checkpoint = Path(result.best_checkpoint) if result.best_checkpoint else None
+    datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
+    datamodule.setup("fit")  # same config and seed: the run's split
+    checkpoint = Path(result.best_checkpoint)
+    model = get_class(cfg.model._target_).load_from_checkpoint(checkpoint, map_location="cpu")
+    inference = time_inference(model, datamodule, spec.get("inference_method", "predict_step"))
+    baselines = run_baselines(spec, datamodule)
+    counts = result.lineage.get("n_samples") or result.lineage.get("n_spectra")
     return {
         "seed": seed,
         "run_id": result.run_id,
+        "mode": cfg.task.mode,
         "metrics": {k: v for k, v in result.metrics.items() if k.startswith("test_")},
         "monitored": result.monitored,
         "train_samples_per_s": result.train_samples_seen / max(result.fit_seconds, 1e-9),
-        "inference_samples_per_s": result.test_samples / max(result.test_seconds, 1e-9),
+        "inference_samples_per_s": inference["samples_per_s"],
+        **inference,
         "fit_seconds": result.fit_seconds,
+        "epochs": result.train_samples_seen // max(int((counts or {}).get("train", 1)), 1),
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "checkpoint_mb": checkpoint.stat().st_size / 2**20 if checkpoint else None,
+        "checkpoint_mb": checkpoint.stat().st_size / 2**20,
+        "params": sum(p.numel() for p in model.parameters()),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": {"start": load_start, "end": os.getloadavg()},
         "data": result.lineage.get("name"),
         "split": result.lineage.get("split"),
-        "n_spectra": result.lineage.get("n_spectra"),
+        "n_samples": counts,
         "datasets": result.lineage.get("datasets"),
         "baselines": baselines,
     }
 
 
-def run_script(study: str) -> dict[str, Any]:
-    """A plain-script study (``bench_script: file.py``): ``main()`` returns its figures."""
-    path = EXPERIMENTS / study / load_study(study)["bench_script"]
-    module_spec = importlib.util.spec_from_file_location(f"{study}_script", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.main()
+def _child(args: list[str], out: Path, threads: int) -> tuple[dict[str, Any], float]:
+    """Run ``bench.py <args>`` in a fresh process; its JSON figures and its wall seconds."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, __file__, *args, "--out", str(out)], check=True, env=env)
+    figures = json.loads(out.read_text())
+    out.unlink()
+    return figures, time.perf_counter() - start
 
 
-def summarise_script(study: str, figures: dict[str, Any]) -> dict[str, Any]:
-    spec = load_study(study)
-    commit, dirty = _git()
-    return {
-        "study": study,
-        "task": spec["task"],
-        "description": spec.get("description", ""),
-        "primary_metric": spec.get("primary_metric"),
-        "commit": commit,
-        "dirty": dirty,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-        },
-        "data": spec.get("dataset"),
-        "figures": figures,
-    }
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return {}
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "n": len(values),
-    }
-
-
-def _git() -> tuple[str, bool]:
-    sys.path.insert(0, str(ROOT / "src"))
-    from deepms.tracking import git_commit
-
-    return git_commit(ROOT)
-
-
-def summarise(study: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    spec = load_study(study)
-    metric_names = sorted({k for r in runs for k in r["metrics"]})
-    commit, dirty = _git()
-    baseline_names = sorted({b for r in runs for b in r["baselines"]})
-    return {
-        "study": study,
-        "task": spec["task"],
-        "description": spec.get("description", ""),
-        "primary_metric": spec.get("primary_metric"),
-        "commit": commit,
-        "dirty": dirty,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-        },
-        "data": runs[0]["data"],
-        "split": runs[0]["split"],
-        "datasets": runs[0]["datasets"],
-        "seeds": [r["seed"] for r in runs],
-        "metrics": {m: _spread([r["metrics"].get(m) for r in runs]) for m in metric_names},
-        "baselines": {
-            b: {
-                m: _spread([r["baselines"][b].get(m) for r in runs if b in r["baselines"]])
-                for m in sorted({k for r in runs for k in r["baselines"].get(b, {})})
-            }
-            for b in baseline_names
-        },
-        "throughput": {
-            key: _spread([r[key] for r in runs])
-            for key in ("train_samples_per_s", "inference_samples_per_s", "fit_seconds")
-        },
-        "peak_memory_mb": max(r["peak_memory_mb"] for r in runs),
-        "checkpoint_mb": runs[0]["checkpoint_mb"],
-        "runs": runs,
-    }
-
-
-def _fmt(spread: dict[str, float], digits: int = 3) -> str:
-    if not spread:
-        return "-"
-    if spread.get("n", 1) > 1:
-        return f"{spread['mean']:.{digits}f} ± {spread['std']:.{digits}f}"
-    return f"{spread['mean']:.{digits}f}"
-
-
-def markdown_rows(summary: dict[str, Any]) -> list[str]:
-    """Table rows: the model, then each baseline, with the headline metrics."""
-    keys = ("test_median_pcc", "test_median_sa", "test_pcc90")
-    if "figures" in summary:  # a script study: its figures fill the throughput columns
-        f = summary["figures"]
-        return [
-            f"| {summary['study']} | {summary['task']} | {f.get('label', 'script')} | - | - | - | "
-            f"- | {f.get('inference_samples_per_s', 0):.0f} | {f.get('peak_memory_mb', 0):.0f} | "
-            f"{summary['data']} | - | `{summary['commit'][:8]}` |"
-        ]
-    rows = []
-    train = summary["throughput"]["train_samples_per_s"]
-    infer = summary["throughput"]["inference_samples_per_s"]
-    rows.append(
-        f"| {summary['study']} | {summary['task']} | deepms model | "
-        + " | ".join(_fmt(summary["metrics"].get(k, {})) for k in keys)
-        + f" | {_fmt(train, 0)} | {_fmt(infer, 0)} | {summary['peak_memory_mb']:.0f} | "
-        f"{summary['split']} | {len(summary['seeds'])} | `{summary['commit'][:8]}` |"
-    )
-    for name, metrics in summary["baselines"].items():
-        rows.append(
-            f"| {summary['study']} | {summary['task']} | baseline: {name} | "
-            + " | ".join(_fmt(metrics.get(k, {})) for k in keys)
-            + f" | - | - | - | {summary['split']} | {len(summary['seeds'])} | "
-            f"`{summary['commit'][:8]}` |"
-        )
-    return rows
-
-
-TABLE_HEADER = [
-    "| study | task | model | median PCC | median SA | PCC90 | train samples/s | "
-    "inference samples/s | peak MB | split | seeds | commit |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
-]
-
-
-def write_outputs(summary: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    study = summary["study"]
-    (RESULTS / f"{study}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    lines = [f"# {study}", "", summary["description"], "", *TABLE_HEADER, *markdown_rows(summary)]
-    lines += [
-        "",
-        f"Data: `{summary['data']}`; machine: {summary['machine']['platform']}, "
-        f"{summary['machine']['cpus']} CPUs; {summary['date']}.",
-        "",
-    ]
-    (RESULTS / f"{study}.md").write_text("\n".join(lines))
-
-
-def update_readme() -> None:
-    """Rewrite the README's results table from every results/*.json."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if README_START not in text:
-        return
-    rows = []
-    for path in sorted(RESULTS.glob("*.json")):
-        rows += markdown_rows(json.loads(path.read_text()))
-    table = "\n".join([README_START, *TABLE_HEADER, *rows, README_END])
-    head, rest = text.split(README_START, 1)
-    tail = rest.split(README_END, 1)[1]
-    readme.write_text(head + table + tail)
+def bench_study(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    folder = args.experiments / name
+    spec = load_study(folder)
+    args.results.mkdir(parents=True, exist_ok=True)
+    common = ["--experiments", str(args.experiments), "--threads", str(args.threads)]
+    if "bench_script" in spec:
+        print(f"bench: {name}", flush=True)
+        out = args.results / f".{name}.json"
+        figures, seconds = _child(["--script", name, *common], out, args.threads)
+        summary = summarise_script(spec, {**figures, "seconds": seconds}, provenance())
+    else:
+        runs = []
+        for seed in args.seeds or spec.get("seeds", [42]):
+            print(f"bench: {name} seed {seed}", flush=True)
+            out = args.results / f".{name}-s{seed}.json"
+            one = ["--one", name, str(seed), "--outputs", str(args.outputs), *common]
+            figures, seconds = _child(one, out, args.threads)
+            runs.append({**figures, "seconds": seconds})
+        summary = summarise(spec, runs, provenance())
+    (args.results / f"{name}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (args.results / f"{name}.md").write_text(study_markdown(summary))
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("studies", nargs="*", help="study folders (default: all)")
+    parser.add_argument("studies", nargs="*", help="study folders (default: the suite)")
     parser.add_argument("--seeds", nargs="+", type=int, help="override the studies' seeds")
+    parser.add_argument("--list", action="store_true", help="list the suite and exit")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--experiments", type=Path, default=HERE)
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "bench")
     parser.add_argument("--one", nargs=2, metavar=("STUDY", "SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--script", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        figures = run_one(args.one[0], int(args.one[1]))
-        Path(args.out).write_text(json.dumps(figures, default=str))
+        folder = args.experiments / args.one[0]
+        figures = run_one(folder, int(args.one[1]), args.outputs, args.threads)
+        args.out.write_text(json.dumps(figures, default=str))
         return 0
     if args.script:
-        Path(args.out).write_text(json.dumps(run_script(args.script), default=str))
+        spec = load_study(args.experiments / args.script)
+        main_function = _load_callable(f"{spec['bench_script']}:main", Path(spec["folder"]))
+        args.out.write_text(json.dumps(main_function(spec), default=str))
         return 0
-    for study in args.studies or list_studies():
-        if load_study(study).get("bench_script"):
-            out = RESULTS / f".{study}.json"
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            print(f"bench: {study}", flush=True)
-            cmd = [sys.executable, __file__, "--script", study, "--out", str(out)]
-            subprocess.run(cmd, check=True, cwd=ROOT)
-            summary = summarise_script(study, json.loads(out.read_text()))
-            out.unlink()
-            write_outputs(summary)
-            print("\n".join(markdown_rows(summary)))
-            continue
-        runs = []
-        for seed in args.seeds or load_study(study).get("seeds", [42]):
-            out = RESULTS / f".{study}-s{seed}.json"
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, __file__, "--one", study, str(seed), "--out", str(out)]
-            print(f"bench: {study} seed {seed}", flush=True)
-            subprocess.run(cmd, check=True, cwd=ROOT)
-            runs.append(json.loads(out.read_text()))
-            out.unlink()
-        summary = summarise(study, runs)
-        write_outputs(summary)
-        print("\n".join(markdown_rows(summary)))
-    update_readme()
+    names = args.studies or list_studies(args.experiments, suite_only=True)
+    if args.list:
+        print("\n".join(names))
+        return 0
+    start = time.perf_counter()
+    for name in names:
+        study_start = time.perf_counter()
+        bench_study(name, args)
+        print(f"bench: {name} done in {time.perf_counter() - study_start:.0f} s", flush=True)
+    update_readme(args.readme, args.results, args.experiments)
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"bench: {len(names)} studies in {time.perf_counter() - start:.0f} s, load {load}")
     return 0
 
 

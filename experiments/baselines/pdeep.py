@@ -1,4 +1,4 @@
-"""Baselines for pdeep, evaluated on the datamodule's own test split."""
+"""pdeep baseline: the mean training spectrum, scored with the task's own spectrum metrics."""
 
 from __future__ import annotations
 

@@ -19,10 +19,8 @@ Results: ``results.json`` and ``results.md`` beside this file; every arm is an M
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,7 +29,10 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))  # experiments/: _common
+
+from _common import ROOT, machine_line, provenance, table, write_results  # noqa: E402
+
 STUDY = HERE.name
 
 
@@ -114,7 +115,29 @@ def run_arm(arm: str, fraction: float, uri: str, spec: dict[str, Any], seed: int
     }
 
 
+HEADER = [
+    "arm",
+    "fraction",
+    "train peptides",
+    "MAE",
+    "median AE",
+    "delta-t95",
+    "R",
+    "R2",
+    "seconds",
+]
+
+
+def _row(r: dict[str, Any]) -> list[Any]:
+    m = r["metrics"]
+    figures = [f"{m[k]:.2f}" for k in ("test_median_ae", "test_delta_t95")]
+    figures += [f"{m[k]:.4f}" for k in ("test_r", "test_r2")]
+    mae = f"{m['test_mae']:.2f} {r['rt_unit']}"
+    return [r["arm"], f"{r['fraction']:g}", r["n_train"], mae, *figures, f"{r['seconds']:.0f}"]
+
+
 def markdown(results: dict[str, Any]) -> str:
+    first = results["arms"][0]
     lines = [
         f"# {STUDY}",
         "",
@@ -122,23 +145,11 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Pretrained: `{results['pretrained']['source']}`; target `{results['target']}`.",
         "",
-        "| arm | fraction | train peptides | MAE | median AE | delta-t95 | R | R2 | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results["arms"]:
-        m = r["metrics"]
-        lines.append(
-            f"| {r['arm']} | {r['fraction']:g} | {r['n_train']} | {m['test_mae']:.2f} "
-            f"{r['rt_unit']} | {m['test_median_ae']:.2f} | {m['test_delta_t95']:.2f} | "
-            f"{m['test_r']:.4f} | {m['test_r2']:.4f} | {r['seconds']:.0f} |"
-        )
-    first = results["arms"][0]
-    lines += [
+        *table(HEADER, [_row(r) for r in results["arms"]]),
         "",
         f"Test split of `{first['split'].split('_frac')[0]}` ({first['n_test']} peptides, the "
         "same for every arm; `fraction` thins only train and val); "
-        f"seed {results['seed']}; {results['machine']['platform']}, {results['machine']['cpus']} "
-        f"CPUs; commit `{results['commit'][:8]}`; {results['date']}.",
+        f"seed {results['seed']}; {machine_line(results)}.",
         "",
     ]
     return "\n".join(lines)
@@ -154,30 +165,23 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
 
-    from deepms.tracking import git_commit
-
     torch.set_num_threads(int(spec.get("threads", 1)))
     uri, pretrained = ensure_pretrained(args.pretrained, spec, args.seed)
     start = time.perf_counter()
     arms = [
         run_arm(arm, fraction, uri, spec, args.seed) for fraction in args.fractions for arm in ARMS
     ]
-    commit, dirty = git_commit(ROOT)
     results = {
         "study": STUDY,
         "description": spec["description"],
         "target": spec["target"],
         "pretrained": pretrained,
-        "commit": commit,
-        "dirty": dirty,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **provenance(),
         "seed": args.seed,
         "arms_seconds": time.perf_counter() - start,
         "arms": arms,
     }
-    (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (HERE / "results.md").write_text(markdown(results))
+    write_results(HERE, results, markdown(results))
     print(markdown(results))
     return 0
 

@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,10 @@ import pandas as pd
 import yaml
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))  # experiments/: _common, baselines
+
+from _common import ROOT, machine_line, provenance, table, write_results  # noqa: E402
+
 STUDY = HERE.name
 VENV = ROOT / ".venv-deeplc"
 
@@ -153,33 +155,36 @@ def compare(set_name: str, spec: dict[str, Any], seed: int, threads: int) -> dic
     }
 
 
+HEADER = [
+    "set",
+    "model",
+    "MAE",
+    "median AE",
+    "delta-t95",
+    "R",
+    "R2",
+    "rel. MAE %",
+    "peptides/s (CPU)",
+    "fit/calibrate s",
+    "test peptides",
+]
+
+
+def _row(entry: dict[str, Any], model: str, m: dict[str, float]) -> list[Any]:
+    figures = [f"{m[k]:.2f}" for k in ("median_ae", "delta_t95")]
+    figures += [f"{m[k]:.4f}" for k in ("r", "r2")] + [f"{m['rel_mae']:.2f}"]
+    speed = [f"{m['peptides_per_s']:.0f}", f"{m['fit_seconds']:.0f}", entry["n_test"]]
+    return [entry["set"], model, f"{m['mae']:.2f} {entry['rt_unit']}", *figures, *speed]
+
+
 def markdown(results: dict[str, Any]) -> str:
-    lines = [
-        f"# {STUDY}",
-        "",
-        results["description"],
-        "",
-        "| set | model | MAE | median AE | delta-t95 | R | R2 | rel. MAE % | peptides/s (CPU) "
-        "| fit/calibrate s | test peptides |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for entry in results["sets"]:
-        unit = entry["rt_unit"]
-        for model, m in entry["rows"].items():
-            lines.append(
-                f"| {entry['set']} | {model} | {m['mae']:.2f} {unit} | {m['median_ae']:.2f} | "
-                f"{m['delta_t95']:.2f} | {m['r']:.4f} | {m['r2']:.4f} | {m['rel_mae']:.2f} | "
-                f"{m['peptides_per_s']:.0f} | {m['fit_seconds']:.0f} | {entry['n_test']} |"
-            )
-    machine = results["machine"]
+    rows = [_row(e, model, m) for e in results["sets"] for model, m in e["rows"].items()]
     splits = ", ".join(f"`{e['split']}`" for e in results["sets"])
-    lines += [
-        "",
-        f"Splits: {splits}; seed {results['seed']}; "
-        f"{results['threads']} torch thread(s) for both; {machine['platform']}, "
-        f"{machine['cpus']} CPUs; commit `{results['commit'][:8]}`; {results['date']}.",
-        "",
-    ]
+    footer = (
+        f"Splits: {splits}; seed {results['seed']}; {results['threads']} torch thread(s) for "
+        f"both; {machine_line(results)}."
+    )
+    lines = [f"# {STUDY}", "", results["description"], "", *table(HEADER, rows), "", footer, ""]
     return "\n".join(lines)
 
 
@@ -191,39 +196,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=spec.get("threads", 1))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    sys.path.insert(0, str(ROOT / "src"))
-    from deepms.tracking import git_commit
-
     deeplc_python(spec)  # create the venv before any timing
     start = time.perf_counter()
     entries = [compare(name, spec, args.seed, args.threads) for name in args.sets]
-    commit, dirty = git_commit(ROOT)
     results = {
         "study": STUDY,
         "description": spec["description"],
-        "commit": commit,
-        "dirty": dirty,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **provenance(),
         "seed": args.seed,
         "threads": args.threads,
         "wall_seconds": time.perf_counter() - start,
         "sets": entries,
     }
-    (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (HERE / "results.md").write_text(markdown(results))
+    write_results(HERE, results, markdown(results))
     print(markdown(results))
     return 0
 
 
-def deeplc_baseline(datamodule: Any) -> dict[str, float]:
-    """For ``make bench``: DeepLC calibrated on the datamodule's train split, scored on its test."""
-    from deepms.metrics import regression_report
+def deeplc_baseline(datamodule: Any, max_calibration: int | None = None) -> dict[str, float]:
+    """For ``make bench``: DeepLC calibrated on the datamodule's train split (or a seeded
+    ``max_calibration`` of it: DeepLC's calibration needs few peptides, and predicting all of a
+    large train split only to calibrate would dominate the bench), scored on its test split."""
+    from baselines.rt import score_rt
 
+    spec = load_spec()
     train, test = datamodule.datasets["train"].samples, datamodule.datasets["test"].samples
-    predicted, _ = run_deeplc(load_spec(), train, test, load_spec().get("threads", 1))
-    report = regression_report(predicted, np.array([s.rt for s in test]))
-    return {f"test_{k}": v for k, v in report.items()}
+    if max_calibration and len(train) > max_calibration:
+        keep = np.random.default_rng(0).choice(len(train), max_calibration, replace=False)
+        train = [train[i] for i in sorted(keep)]
+    predicted, _ = run_deeplc(spec, train, test, spec.get("threads", 1))
+    return score_rt(predicted, [s.rt for s in test], datamodule.rt_unit)
 
 
 if __name__ == "__main__":

@@ -81,17 +81,19 @@ def _library(predictor: Any, fasta: Path, out: Path, spec: dict[str, Any]) -> di
     }
 
 
-def main() -> dict[str, Any]:
+def main(spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Figures for ``make bench``; ``spec``: the calling study's study.yaml (default: this one)."""
     import torch
 
     from deepms.datasets.registry import resolve
 
-    spec = yaml.safe_load((HERE / "study.yaml").read_text())
+    spec = dict(spec or yaml.safe_load((HERE / "study.yaml").read_text()))
+    spec["digest"] = dict(spec["digest"])
     spec["digest"]["charges"] = tuple(spec["digest"]["charges"])
     torch.set_num_threads(int(spec["threads"]))
     (fasta,) = resolve(spec["dataset"]).values()
     predictor = _predictor(spec)
-    out = HERE / spec["output"]
+    out = Path(spec.get("folder", HERE)) / spec["output"]  # the calling study's scratch/
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = {}
     for precision in spec["precisions"]:
