@@ -142,6 +142,10 @@ class DeNovoModule(TaskModule):
             first_only_ids=tuple(self.vocab.n_terminal_ids),
         )
 
+    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> list[Any]:
+        """``trainer.predict``: beam-search every spectrum of the batch (None = unsequenced)."""
+        return self.beam(batch)
+
     # -- training and evaluation -------------------------------------------------------------
     def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
         logits = self(batch)
