@@ -62,6 +62,27 @@ def test_decoding_is_causal_and_last_only_matches_teacher_forcing(index: int) ->
         torch.testing.assert_close(swapped[:, -1], full[:, 2].flip(0), rtol=1e-4, atol=1e-4)
 
 
+def test_incremental_lstm_steps_match_full_prefix_recompute() -> None:
+    """Beam-style calls (prefixes one token longer each step, rows reordered and repeated) give
+    the same logits from the cached LSTM state as from re-running the whole prefix."""
+    model = _models()[0]
+    batch = _batch(model.vocab)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        cached, fresh = model.encode(batch), model.encode(batch)
+        rows = torch.tensor([0, 1])
+        prefix = torch.zeros(2, 0, dtype=torch.long)
+        for _ in range(5):
+            got = model.decode_logits(cached, rows, prefix, last_only=True)
+            fresh.pop("lstm_cache", None)  # no parent cached: the whole prefix is re-run
+            want = model.decode_logits(fresh, rows, prefix, last_only=True)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+            keep = torch.randint(0, len(rows), (len(rows) + 1,), generator=generator)
+            tokens = torch.randint(2, model.n_tokens, (len(keep), 1), generator=generator)
+            rows, prefix = rows[keep], torch.cat([prefix[keep], tokens], dim=1)
+        assert cached["lstm_cache"]["prefix"].shape[1] == 4
+
+
 def test_ion_cnn_reads_the_b_and_y_ions_of_each_candidate() -> None:
     model = _models()[0]
     vocab = model.vocab

@@ -143,15 +143,53 @@ class DeepNovoModel(DeNovoModule):
         values = memory["binned"].reshape(-1)[flat]
         return torch.where(valid, values, torch.zeros_like(values))
 
+    def _last_hidden(
+        self, memory: Memory, rows: torch.Tensor, prefix: torch.Tensor
+    ) -> torch.Tensor | None:
+        """One LSTM step per decoding step: the state of each prefix's parent (the same spectrum's
+        prefix one token shorter, cached from the previous call) advanced by its last token.
+        Re-running the LSTM over whole prefixes made decoding quadratic in peptide length.
+        Returns None (full recompute) when a parent is not in the cache."""
+        t = prefix.shape[1]
+        cache = memory.get("lstm_cache")
+        if t == 0:
+            inputs, state = (
+                self.start.expand(len(rows), 1, -1),
+                (
+                    memory["h0"][rows][None],
+                    memory["c0"][rows][None],
+                ),
+            )
+        else:
+            if cache is None or cache["prefix"].shape[1] != t - 1:
+                return None
+            keys_old = torch.cat([cache["rows"][:, None], cache["prefix"]], dim=1)
+            keys_new = torch.cat([rows[:, None], prefix[:, :-1]], dim=1)
+            unique, inverse = torch.unique(
+                torch.cat([keys_old, keys_new]), dim=0, return_inverse=True
+            )
+            slot = torch.full((len(unique),), -1, dtype=torch.long, device=prefix.device)
+            slot[inverse[: len(keys_old)]] = torch.arange(len(keys_old), device=prefix.device)
+            parent = slot[inverse[len(keys_old) :]]
+            if bool((parent < 0).any()):
+                return None
+            inputs = self.embed(prefix[:, -1:])
+            state = (cache["h"][:, parent], cache["c"][:, parent])
+        hidden, (h, c) = self.lstm(inputs, state)
+        memory["lstm_cache"] = {"prefix": prefix, "rows": rows, "h": h, "c": c}
+        return hidden
+
     def decode_logits(
         self, memory: Memory, rows: torch.Tensor, prefix: torch.Tensor, last_only: bool = False
     ) -> torch.Tensor:
         rows = rows.to(self.device)
         n = prefix.shape[0]
-        inputs = torch.cat([self.start.expand(n, 1, -1), self.embed(prefix)], dim=1)
-        state = (memory["h0"][rows][None], memory["c0"][rows][None])
-        hidden, _ = self.lstm(inputs, state)  # (N, t+1, H)
-        hidden = hidden[:, -1:] if last_only else hidden
+        hidden = self._last_hidden(memory, rows, prefix) if last_only else None
+        if hidden is None:
+            inputs = torch.cat([self.start.expand(n, 1, -1), self.embed(prefix)], dim=1)
+            state = (memory["h0"][rows][None], memory["c0"][rows][None])
+            hidden, _ = self.lstm(inputs, state)  # (N, t+1, H)
+            hidden = hidden[:, -1:] if last_only else hidden
         ions = self._ion_features(memory, rows, prefix, last_only)  # (N, positions, V, 8, W)
         v, positions = self.n_tokens, hidden.shape[1]
         features = self.ion_cnn(ions.reshape(-1, *ions.shape[-2:]))
