@@ -110,7 +110,7 @@ def run_one(folder: Path, seed: int, outputs: Path, threads: int) -> dict[str, A
     from hydra import compose, initialize_config_dir
     from hydra.utils import get_class, instantiate
 
-    from deepms.training.runner import run
+    from deepms.training.runner import run, sample_counts
 
     spec = load_study(folder)
     os.environ.setdefault("DEEPMS_ROOT", str(ROOT))
@@ -134,7 +134,7 @@ def run_one(folder: Path, seed: int, outputs: Path, threads: int) -> dict[str, A
     model = get_class(cfg.model._target_).load_from_checkpoint(checkpoint, map_location="cpu")
     inference = time_inference(model, datamodule, spec.get("inference_method", "predict_step"))
     baselines = run_baselines(spec, datamodule)
-    counts = result.lineage.get("n_samples") or result.lineage.get("n_spectra")
+    counts = sample_counts(result.lineage)
     return {
         "seed": seed,
         "run_id": result.run_id,

@@ -151,7 +151,6 @@ class SequenceDataModule(pl.LightningDataModule):
             "split_rule": split_rule,
             "seed": self.seed,
             "n_samples": self.sizes(),
-            "n_spectra": self.sizes(),  # the runner's generic sample-count key
             **extra,
             "encoding": self.encoder.to_dict(),
         }

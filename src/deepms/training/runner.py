@@ -105,8 +105,8 @@ def _single_log_stream() -> None:
                 lightning_logger.removeHandler(handler)
 
 
-def _sample_counts(lineage: dict[str, Any]) -> dict[str, int]:
-    """Samples per split from a datamodule's lineage (``n_samples``; pdeep says ``n_spectra``)."""
+def sample_counts(lineage: dict[str, Any]) -> dict[str, int]:
+    """Samples per split from a datamodule's lineage (``n_samples``; the spectrum tasks say ``n_spectra``)."""
     return lineage.get("n_samples") or lineage.get("n_spectra") or {}
 
 
@@ -151,7 +151,7 @@ def run(cfg: DictConfig) -> RunResult:
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         result.fit_seconds = time.perf_counter() - start
-        n_train = _sample_counts(lineage).get("train", 0)
+        n_train = sample_counts(lineage).get("train", 0)
         result.train_samples_seen = int(n_train) * int(trainer.current_epoch)
     result.monitored = _monitored_value(trainer, cfg.task.monitor)
     if cfg.get("test", True):
@@ -160,7 +160,7 @@ def run(cfg: DictConfig) -> RunResult:
         start = time.perf_counter()
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         result.test_seconds = time.perf_counter() - start
-        result.test_samples = int(_sample_counts(lineage).get("test", 0))
+        result.test_samples = int(sample_counts(lineage).get("test", 0))
     for logger in trainer.loggers:
         logger.finalize("success")
     result.metrics = {

@@ -139,7 +139,6 @@ class DeepBindDataModule(SequenceDataModule):
             alphabet=exp.alphabet,
             negatives="dinucleotide-shuffled positives" if exp.shuffle_negatives else "from file",
             n_samples=self.sizes(),
-            n_spectra=self.sizes(),  # the runner's generic sample-count key
             n_positive={k: v["positive"] for k, v in counts.items()},
         )
         log.info("deepbind %s: %s", exp.name, counts)

@@ -256,7 +256,6 @@ class RTDataModule(BucketedLoaders, pl.LightningDataModule):
             "source_unit": self.unit,
             "duplicates": "rows of one modified peptide merged into their mean RT",
             "n_samples": sizes,
-            "n_spectra": sizes,  # the runner's generic sample-count key
             "n_peptides": {
                 k: len({s.peptide.sequence for s in v.samples}) for k, v in self.datasets.items()
             },
