@@ -106,7 +106,7 @@ def _single_log_stream() -> None:
 
 
 def sample_counts(lineage: dict[str, Any]) -> dict[str, int]:
-    """Samples per split from a datamodule's lineage (``n_samples``; the spectrum tasks say ``n_spectra``)."""
+    """Samples per split in a lineage: ``n_samples``, or the spectrum tasks' ``n_spectra``."""
     return lineage.get("n_samples") or lineage.get("n_spectra") or {}
 
 
