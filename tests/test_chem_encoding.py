@@ -29,3 +29,25 @@ def test_round_trip_and_unseen_modification_is_refused() -> None:
     encoder = PeptideEncoder.from_dict(PeptideEncoder(["Oxidation@M"]).to_dict())
     with pytest.raises(UnknownModificationError, match="Phospho@S"):
         encoder.encode_modifications(parse_proforma("PES[Phospho]K"))
+
+
+def test_batch_encoding_equals_the_per_peptide_encoding_padded_with_zeros() -> None:
+    peptides = [parse_proforma(p) for p in ("PEM[Oxidation]K", "[Acetyl]-AC", "LGEYGFQNALIVR")]
+    encoder = PeptideEncoder().fit(peptides)
+    batch = encoder.encode_batch(peptides)
+    assert batch.residues.dtype == np.int64 and batch.mods.dtype == np.float32
+    assert batch.residues.shape == (3, 13) and batch.mods.shape == (3, 13, 3)
+    assert batch.lengths.tolist() == [4, 2, 13]
+    for i, peptide in enumerate(peptides):
+        n = len(peptide.sequence)
+        np.testing.assert_array_equal(batch.residues[i, :n], encoder.encode_residues(peptide))
+        np.testing.assert_array_equal(batch.mods[i, :n], encoder.encode_modifications(peptide))
+        assert not batch.residues[i, n:].any() and not batch.mods[i, n:].any()  # padding: 0
+    assert batch.residues[1, :2].tolist() == [RESIDUE_INDEX["A"], RESIDUE_INDEX["C"]]
+    assert batch.mods[1, 0, 0] == 1.0  # Acetyl@N-term on the first residue
+
+
+def test_batch_encoding_refuses_an_unseen_modification() -> None:
+    encoder = PeptideEncoder(["Oxidation@M"])
+    with pytest.raises(UnknownModificationError, match="Phospho@S"):
+        encoder.encode_batch([parse_proforma("PEPK"), parse_proforma("PES[Phospho]K")])

@@ -90,3 +90,17 @@ def test_accepts_string_and_single_residue() -> None:
 def test_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         fragment_mz(PEPTIDE, **kwargs)
+
+
+def test_batched_fragment_mz_equals_the_per_peptide_table() -> None:
+    from deepms.chem import fragment_mz_batch
+
+    peptides = [parse_proforma(p) for p in (PEPTIDE, "PEPTIDEK", "AK")]
+    batch = fragment_mz_batch(peptides, (1, 2))
+    assert batch.shape == (3, 7, 4)  # [B, longest bonds, b z1 z2, y z1 z2]
+    for i, peptide in enumerate(peptides):
+        bonds = len(peptide.sequence) - 1
+        single = fragment_mz(peptide, charges=(1, 2))[..., 0].reshape(bonds, 4)
+        np.testing.assert_allclose(batch[i, :bonds], single, rtol=0, atol=1e-9)
+    assert batch[0, 0, 0] == pytest.approx(mz(P, 1), abs=1e-4)  # b1 of PEPM[Oxidation]K
+    assert batch[0, 0, 2] == pytest.approx(mz(E + P + M + OX + K + WATER, 1), abs=1e-4)  # y4

@@ -117,8 +117,8 @@ def test_split_of_real_spectra_is_peptide_disjoint(mirror) -> None:
     assert not groups["val"] & groups["test"]
     lineage = dm.lineage()
     assert lineage["split"] == "peptide_grouped_80_10_10_seed3"
-    assert sum(lineage["n_spectra"].values()) == sum(len(v) for v in dm.datasets.values())
-    assert set(lineage["n_spectra_per_source"]) == set(dm.source_names)
+    assert sum(lineage["n_samples"].values()) == sum(len(v) for v in dm.datasets.values())
+    assert set(lineage["n_samples_per_source"]) == set(dm.source_names)
     assert all(s.tokens is not None and len(s.tokens) for s in dm.datasets["test"].samples)
     assert "K[UNIMOD:747]" in lineage["vocabulary"]  # malonyl: every pDeep2 PSM carries it
     # The PEPREC's N-terminal carbamylation is rare: those labels are dropped and counted.
@@ -149,3 +149,30 @@ def test_a_train_only_source_by_path_keeps_val_and_test_real(mirror, tmp_path) -
     dropped = dm.lineage()["dropped"]["synthetic: peptide held out by another source"]
     assert dropped == sum(len(dm.datasets[p]) for p in ("val", "test"))
     assert str(synthetic) in dm.lineage()["datasets"]["synthetic"]
+
+
+def test_records_become_labelled_spectra_by_their_type() -> None:
+    from deepms.io import Spectrum
+    from deepms.tasks.deepnovo.sources import labelled
+
+    peptide = parse_proforma("PEK")
+    peaks = Spectrum("s", np.array([100.0, 200.0]), np.array([1.0, 2.0]), 188.6, 2, peptide=peptide)
+    plain = labelled(peaks)
+    assert plain.peptide is peptide and plain.mz.tolist() == [100.0, 200.0]
+    assert (plain.charge, plain.precursor_mz) == (2, 188.6)
+    unlabelled = labelled(Spectrum("u", np.array([1.0]), np.array([1.0]), None, 2, peptide=peptide))
+    assert unlabelled.peptide is None  # no precursor m/z: counted and dropped by the module
+    ions = np.zeros((2, 2, 3))
+    ions[0, 0, 0] = 4.0  # b1+
+    rebuilt = labelled(AnnotatedSpectrum("a", peptide, 2, ions))
+    assert rebuilt.mz.tolist() == pytest.approx([97.052764 + PROTON], abs=1e-5)
+    assert rebuilt.precursor_mz == pytest.approx(peptide.precursor_mz(2))
+    with pytest.raises(TypeError, match="not str records"):
+        labelled("PEK")
+
+
+def test_a_role_deepnovo_cannot_serve_is_refused() -> None:
+    from deepms.tasks.deepnovo.data import DeNovoDataModule
+
+    with pytest.raises(ValueError, match="role must be one of"):
+        DeNovoDataModule(sources=[{"path": "/x.mgf", "format": "mgf_seq", "role": "hard"}])

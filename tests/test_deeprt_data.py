@@ -10,10 +10,12 @@ import pytest
 from deepms.errors import DataFormatError
 from deepms.tasks.deeprt.data import RTDataModule, collate, convert_rt, read_rt_table
 
-DLOMIX_FILES = [
-    {"path": "deeprt/dlomix_proteometools_irt_train.csv", "split": [1.0, 0.0, 0.0]},
-    {"path": "deeprt/dlomix_proteometools_irt_val.csv", "split": [0.0, 0.5, 0.5]},
+DLOMIX = {"dataset": "deeprt_dlomix_proteometools_irt", "format": "rt_dlomix", "unit": "irt"}
+DLOMIX_SOURCES = [
+    {**DLOMIX, "files": ["deeprt/dlomix_proteometools_irt_train.csv"], "split": [1.0, 0.0, 0.0]},
+    {**DLOMIX, "files": ["deeprt/dlomix_proteometools_irt_val.csv"], "split": [0.0, 0.5, 0.5]},
 ]
+SEQS_EXP = [{"dataset": "deeprt_deeplc_seqs_exp", "format": "rt_deeplc", "unit": "min"}]
 
 
 def test_units_seconds_become_minutes_and_irt_stays() -> None:
@@ -63,10 +65,7 @@ def test_known_rows_of_the_real_files(mirror: Path) -> None:
 
 
 def test_dlomix_split_train_file_trains_val_file_is_halved(mirror: Path) -> None:
-    dm = RTDataModule(
-        "deeprt_dlomix_proteometools_irt", "dlomix", "irt", DLOMIX_FILES, mirror=str(mirror),
-        split={"seed": 42},
-    )  # fmt: skip
+    dm = RTDataModule(DLOMIX_SOURCES, mirror=str(mirror), split={"seed": 42})
     dm.setup()
     sizes = dm.lineage()["n_samples"]
     assert sizes["train"] == 27200 and sizes["val"] + sizes["test"] == 6800
@@ -76,17 +75,20 @@ def test_dlomix_split_train_file_trains_val_file_is_halved(mirror: Path) -> None
     assert not seqs["val"] & seqs["test"]
     assert dm.lineage()["rt_unit"] == "irt" and dm.model_kwargs()["rt_unit"] == "irt"
     assert dm.split_name == "peptide_grouped_100_0_0+0_50_50_seed42"
+    lineage = dm.lineage()  # one data set, named once, both of its files with their sha256
+    assert lineage.name == "deeprt_dlomix_proteometools_irt"
+    assert sorted(lineage.datasets[lineage.name]) == sorted(
+        f for s in DLOMIX_SOURCES for f in s["files"]
+    )
 
 
 def test_modified_forms_stay_in_one_split_and_fraction_keeps_test(mirror: Path) -> None:
-    full = RTDataModule("deeprt_deeplc_seqs_exp", "deeplc", "min", mirror=str(mirror))
+    full = RTDataModule(SEQS_EXP, mirror=str(mirror))
     full.setup()
     seqs = {k: {s.peptide.sequence for s in v.samples} for k, v in full.datasets.items()}
     assert not (seqs["train"] & seqs["test"] or seqs["train"] & seqs["val"])
     assert len(full.datasets["train"]) > sum(len(v) for v in seqs.values())  # modforms grouped
-    small = RTDataModule(
-        "deeprt_deeplc_seqs_exp", "deeplc", "min", mirror=str(mirror), fraction=0.1
-    )
+    small = RTDataModule(SEQS_EXP, mirror=str(mirror), fraction=0.1)
     small.setup()
     assert [s.peptide for s in small.datasets["test"].samples] == [
         s.peptide for s in full.datasets["test"].samples

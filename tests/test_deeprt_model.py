@@ -12,13 +12,8 @@ import torch
 from deepms.chem import parse_proforma
 from deepms.chem.encoding import N_RESIDUE_TOKENS
 from deepms.tasks.deeprt.model import RTModel
-from deepms.training.finetune import (
-    FinetuneError,
-    fit_piecewise_linear,
-    freeze,
-    piecewise_linear,
-    resolve_checkpoint,
-)
+from deepms.tasks.deeprt.transfer import fit_piecewise_linear, piecewise_linear
+from deepms.training.finetune import FinetuneError, freeze, resolve_checkpoint
 
 
 def _model(vocabulary: list[str]) -> RTModel:

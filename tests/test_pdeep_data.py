@@ -88,7 +88,9 @@ def test_real_sources_split_by_peptide_without_leak(mirror) -> None:
         {"dataset": "pdeep_pdeep2_kmod_malonyl", "format": "plabel"},
         {"dataset": "pdeep_dlomix_proteometools", "format": "prosit_parquet"},
     ]
-    dm = PDeepDataModule(sources, mirror=str(mirror), limit_per_source=300, split={"seed": 3})
+    dm = PDeepDataModule(
+        sources=sources, mirror=str(mirror), limit_per_source=300, split={"seed": 3}
+    )
     dm.setup()
     peptides = {k: {s.peptide.sequence for s in v.samples} for k, v in dm.datasets.items()}
     assert not peptides["train"] & peptides["val"]
@@ -103,3 +105,26 @@ def test_real_sources_split_by_peptide_without_leak(mirror) -> None:
     batch = next(iter(dm.train_dataloader()))
     lengths = batch["lengths"]
     assert batch["target"].shape[1] == int(lengths.max()) - 1
+
+
+def test_targets_come_from_what_the_record_holds_not_its_format() -> None:
+    from deepms.io import Spectrum
+    from deepms.tasks.pdeep.data import record_targets
+
+    peptide = parse_proforma("PEK")
+    ions = np.arange(12, dtype=np.float32).reshape(2, 2, 3)  # [bonds, b/y, z=1..3]
+    annotated = AnnotatedSpectrum("a", peptide, 3, ions)
+    np.testing.assert_array_equal(record_targets(annotated, (1, 2), 20.0, "ppm"), ions[..., :2])
+    # a peak list is annotated: peaks at b1+ (P + H+) and y1+ (K + H2O + H+), nothing else
+    b1, y1 = 97.052764 + 1.007276, 128.094963 + 18.010565 + 1.007276
+    peaks = Spectrum("p", np.array([b1, y1]), np.array([5.0, 7.0]), 400.0, 2, peptide=peptide)
+    raw = record_targets(peaks, (1, 2), 20.0, "ppm")
+    assert raw.shape == (2, 2, 2)
+    assert raw[0, 0, 0] == 5.0 and raw[1, 1, 0] == 7.0 and raw.sum() == 12.0
+
+
+def test_an_unknown_role_is_refused() -> None:
+    from deepms.tasks.pdeep.data import PDeepDataModule
+
+    with pytest.raises(ValueError, match="roles"):
+        PDeepDataModule(sources=[{"path": "/x.plabel", "format": "plabel", "role": "hard"}])

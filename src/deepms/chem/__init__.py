@@ -1,9 +1,18 @@
-"""Peptide chemistry: modifications (Unimod, offline), notations, fragment m/z, peak annotation."""
+"""Peptide chemistry: modifications (Unimod, offline), notations, fragment m/z, peak annotation,
+and the numeric encoding of peptides that training and prediction share."""
 
 from __future__ import annotations
 
 from deepms.chem.annotate import annotate, match_peaks
-from deepms.chem.fragments import ION_TYPES, NEUTRAL_LOSSES, Fragment, fragment_ions, fragment_mz
+from deepms.chem.encoding import EncodedBatch, PeptideEncoder, pad_encoded
+from deepms.chem.fragments import (
+    ION_TYPES,
+    NEUTRAL_LOSSES,
+    Fragment,
+    fragment_ions,
+    fragment_mz,
+    fragment_mz_batch,
+)
 from deepms.chem.notations import (
     format_peprec,
     format_unimod_bracket,
@@ -24,17 +33,21 @@ __all__ = [
     "NEUTRAL_LOSSES",
     "PROTON",
     "RESIDUE_MASSES",
+    "EncodedBatch",
     "Fragment",
     "Modification",
     "ModificationTable",
     "Peptide",
+    "PeptideEncoder",
     "annotate",
     "format_peprec",
     "format_unimod_bracket",
     "fragment_ions",
     "fragment_mz",
+    "fragment_mz_batch",
     "get_modification_table",
     "match_peaks",
+    "pad_encoded",
     "parse_deeplc",
     "parse_deeprt",
     "parse_pdeep2",

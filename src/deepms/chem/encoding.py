@@ -9,8 +9,8 @@ exactly as in training, and refuses modifications it never saw.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,6 +36,32 @@ def modification_keys(peptide: Any) -> list[tuple[int, str, float]]:
             position, site = slot - 1, peptide.sequence[slot - 1]
         keys.append((position, f"{mod.name}@{site}", float(mod.monoisotopic_mass)))
     return keys
+
+
+class EncodedBatch(NamedTuple):
+    """Model inputs of a batch of peptides (numpy; ``torch.from_numpy`` shares the memory)."""
+
+    residues: np.ndarray  # int64 [B, L], 0 = padding
+    mods: np.ndarray  # float32 [B, L, n_mod_features], 0 on padding
+    lengths: np.ndarray  # int64 [B]
+
+
+def pad_encoded(
+    encoded: Sequence[tuple[np.ndarray, np.ndarray]], n_mod_features: int
+) -> EncodedBatch:
+    """Pad per-peptide ``(residues, mods)`` (from :meth:`PeptideEncoder.encode`) into a batch.
+
+    The one padding rule of every peptide model: training collates pad the arrays encoded once
+    at set-up, predictors pad what :meth:`PeptideEncoder.encode_batch` encodes.
+    """
+    lengths = np.array([len(residues) for residues, _ in encoded], dtype=np.int64)
+    longest = int(lengths.max()) if len(lengths) else 0
+    residues = np.zeros((len(encoded), longest), dtype=np.int64)
+    mods = np.zeros((len(encoded), longest, n_mod_features), dtype=np.float32)
+    for i, (tokens, features) in enumerate(encoded):
+        residues[i, : lengths[i]] = tokens
+        mods[i, : lengths[i]] = features
+    return EncodedBatch(residues, mods, lengths)
 
 
 class PeptideEncoder:
@@ -82,6 +108,17 @@ class PeptideEncoder:
             features[position, index[key]] = 1.0
             features[position, -1] += mass / 100.0
         return features
+
+    def encode(self, peptide: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(residues int64 [L], modifications float32 [L, n_mod_features]) of one peptide."""
+        residues = self.encode_residues(peptide)
+        if peptide.mods.count(None) == len(peptide.mods):  # unmodified: skip the vocabulary
+            return residues, np.zeros((len(residues), self.n_mod_features), dtype=np.float32)
+        return residues, self.encode_modifications(peptide)
+
+    def encode_batch(self, peptides: Sequence[Any]) -> EncodedBatch:
+        """Residues and modifications of a batch, padded with zeros to the longest peptide."""
+        return pad_encoded([self.encode(p) for p in peptides], self.n_mod_features)
 
     def to_dict(self) -> dict[str, Any]:
         return {"modifications": list(self.modifications)}

@@ -77,6 +77,23 @@ def fragment_mz(
     return (neutral[:, :, None, None] - loss + z * PROTON) / z
 
 
+def fragment_mz_batch(peptides: Sequence[Peptide], charges: Sequence[int]) -> np.ndarray:
+    """:func:`fragment_mz` of intact b/y ions for a batch at once: ``[B, bonds, b z.., y z..]``.
+
+    The same formula (cumulative residue masses; y = total - prefix + H2O), vectorised over the
+    batch because a per-peptide call costs more than the model on a small network. Rows of
+    peptides shorter than the longest hold meaningless values past their last bond.
+    """
+    longest = max(len(p.sequence) for p in peptides)
+    masses = np.zeros((len(peptides), longest))
+    for i, peptide in enumerate(peptides):
+        masses[i, : len(peptide.sequence)] = peptide.residue_masses()
+    prefix = np.cumsum(masses, axis=1)[:, :-1, None]
+    y = masses.sum(axis=1)[:, None, None] - prefix + H2O
+    z = np.asarray(charges, dtype=np.float64)
+    return np.concatenate([(prefix + z * PROTON) / z, (y + z * PROTON) / z], axis=-1)
+
+
 @dataclass(frozen=True)
 class Fragment:
     """One theoretical ion, for spectral libraries and plots."""

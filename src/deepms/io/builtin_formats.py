@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import deepms.io.rt_table  # noqa: F401  (RT tables register themselves)
 from deepms.io.fasta import read_fasta, read_seq_table
 from deepms.io.formats import FASTA_SUFFIXES, UnknownFormatError, register_format
 from deepms.io.mgf import read_mgf
@@ -26,9 +26,6 @@ from deepms.io.peprec import read_peprec_mgf
 from deepms.io.plabel import read_plabel
 from deepms.io.prosit import read_prosit_parquet
 from deepms.io.spectrum import AnnotatedSpectrum, Spectrum
-
-with contextlib.suppress(ImportError):  # RT tables register themselves (deepms.io.rt_table)
-    import deepms.io.rt_table  # noqa: F401
 
 
 @register_format("mgf_seq", (".mgf",), "Spectrum", "MGF with SEQ= ProForma labels (Casanovo)")

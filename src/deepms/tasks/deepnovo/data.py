@@ -1,11 +1,13 @@
 """The deepnovo data module: labelled real spectra, preprocessed, tokenised and split by peptide.
 
-Every source (:mod:`deepms.tasks.deepnovo.sources`) becomes samples of (preprocessed peaks,
-precursor m/z and charge, residue tokens). The split is grouped by the stripped sequence with I
-read as L, so no peptide (in any modified form) is in two splits. A source's ``role`` decides:
-``split`` (default) is cut 80/10/10, ``train`` goes wholly to training (e.g. synthetic spectra:
-val/test stay real), ``test`` wholly to test; a peptide held out anywhere is then removed from
-the less held-out splits (:func:`most_held_out`), so the split stays peptide-disjoint.
+Every source (read through its format; records adapted in :mod:`deepms.tasks.deepnovo.sources`)
+becomes samples of (preprocessed peaks, precursor m/z and charge, residue tokens). The split is
+grouped by the stripped sequence with I read as L, so no peptide (in any modified form) is in two
+splits. A source's ``role`` decides: ``split`` (default) is cut 80/10/10, ``train`` goes wholly
+to training (e.g. synthetic spectra: val/test stay real), ``val``/``test`` wholly there; a peptide
+held out anywhere is then removed from the less held-out splits
+(:meth:`~deepms.training.datamodule.TaskDataModule.assign_parts`), so the split stays
+peptide-disjoint.
 With ``extra_modifications: auto`` the vocabulary is built from the training split; records with
 residues outside it are dropped and counted in the lineage, as are every other dropped record.
 """
@@ -14,22 +16,20 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from deepms.chem import PROTON, Peptide
-from deepms.datasets.splits import grouped_split, most_held_out
+from deepms.datasets.sources import OpenedSource
+from deepms.datasets.splits import SPLIT_NAMES
 from deepms.tasks.deepnovo.preprocess import Preprocessor, mass_error_ppm, precursor_mass
-from deepms.tasks.deepnovo.sources import open_source, source_name
+from deepms.tasks.deepnovo.sources import ROLES, labelled
 from deepms.tasks.deepnovo.vocab import EOS_ID, UnknownResidueError, build_vocabulary
-from deepms.training.batching import BucketedLoaders
+from deepms.training.datamodule import TaskDataModule
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,15 @@ class Sample:
 
 
 class DeNovoDataset(Dataset):
-    """Samples as a map-style dataset; ``lengths`` (peptide lengths) drive length bucketing."""
+    """Samples as a map-style dataset; ``lengths`` (peptide lengths) drive length bucketing.
+
+    Labels are written as ProForma once, here, not per item per epoch.
+    """
 
     def __init__(self, samples: list[Sample]) -> None:
         self.samples = samples
         self.lengths = [len(s.tokens) if s.tokens is not None else 0 for s in samples]
+        self.proforma = [s.peptide.to_proforma() if s.peptide is not None else "" for s in samples]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -72,7 +76,7 @@ class DeNovoDataset(Dataset):
             "charge": s.charge,
             "tokens": s.tokens,
             "source": s.source,
-            "peptide": s.peptide.to_proforma() if s.peptide is not None else "",
+            "peptide": self.proforma[index],
             "identifier": s.identifier,
         }
 
@@ -113,66 +117,39 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class DeNovoDataModule(BucketedLoaders, pl.LightningDataModule):
+class DeNovoDataModule(TaskDataModule):
     """Reads, preprocesses, splits and tokenises the configured sources once."""
 
+    split_kind = "peptide_grouped"
     collate_fn = staticmethod(collate)
 
     def __init__(
         self,
-        sources: Sequence[dict[str, Any]],
-        mirror: str | None = None,
-        cache_dir: str | None = None,
         preprocessing: dict[str, Any] | None = None,
         vocabulary: dict[str, Any] | None = None,
         max_length: int = 30,
         label_tolerance_ppm: float = 50.0,
-        split: dict[str, Any] | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
-        bucket_pool: int = 50,
-        limit_per_source: int | None = None,
-        on_error: str = "skip",
+        **common: Any,
     ) -> None:
-        super().__init__()
-        self.sources = [dict(s) for s in sources]
-        self.mirror = Path(mirror) if mirror else None
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        common.setdefault("batch_size", 32)
+        super().__init__(**common)
+        for spec in self.sources:
+            if spec.role not in ROLES:
+                raise ValueError(f"source {spec.describe()}: role must be one of {ROLES}")
         self.preprocessing = dict(preprocessing or {})
         self.preprocessor = Preprocessor(**self.preprocessing)
         self.vocabulary_config = dict(vocabulary or {})
         self.max_length = int(max_length)
         self.label_tolerance_ppm = float(label_tolerance_ppm)
-        split = dict(split or {})
-        self.split_fractions = tuple(float(f) for f in split.get("fractions", (0.8, 0.1, 0.1)))
-        self.split_seed = int(split.get("seed", 0))
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.bucket_pool = bucket_pool
-        self.limit_per_source = limit_per_source
-        self.on_error = on_error
         self.vocab = None
         self.datasets: dict[str, DeNovoDataset] = {}
-        self._lineage: dict[str, Any] = {}
 
-    @property
-    def source_names(self) -> list[str]:
-        return [source_name(s) for s in self.sources]
-
-    @property
-    def split_name(self) -> str:
-        parts = "_".join(str(round(f * 100)) for f in self.split_fractions)
-        roles = {s.get("role", "split") for s in self.sources} - {"split"}
-        suffix = "".join(f"+{r}_only_sources" for r in sorted(roles))
-        return f"peptide_grouped_{parts}_seed{self.split_seed}{suffix}"
-
-    def _read(self, index: int, source: dict[str, Any], dropped: Counter) -> list[Sample]:
-        name = source_name(source)
-        records, checksums = open_source(source, self.mirror, self.cache_dir, self.on_error)
-        self._lineage["datasets"][name] = checksums
+    def _read(self, index: int, opened: OpenedSource, dropped: Counter) -> list[Sample]:
+        name = opened.name
         samples: list[Sample] = []
         mismatched = 0
-        for r in records:
+        for record in opened.records(self.on_error):
+            r = labelled(record)
             if r.peptide is None:
                 dropped[f"{name}: no label, charge or precursor m/z"] += 1
                 continue
@@ -190,37 +167,29 @@ class DeNovoDataModule(BucketedLoaders, pl.LightningDataModule):
             samples.append(Sample(*peaks, r.precursor_mz, r.charge, r.peptide, index, r.identifier))
             if self.limit_per_source and len(samples) >= self.limit_per_source:
                 break
-        self._lineage["label_mass_off"][name] = mismatched
+        self._lineage.extras["label_mass_off"][name] = mismatched
         return samples
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        self._lineage = {"datasets": {}, "split": self.split_name, "label_mass_off": {}}
+        lineage = self.start_lineage(label_mass_off={})
         dropped: Counter = Counter()
         samples: list[Sample] = []
-        roles: list[str] = []
-        for index, source in enumerate(self.sources):
-            read = self._read(index, source, dropped)
-            samples.extend(read)
-            roles.extend([source.get("role", "split")] * len(read))
+        for index, opened in self.open_sources():
+            samples.extend(self._read(index, opened, dropped))
         groups = [peptide_group(s.peptide) for s in samples]
-        labels = grouped_split(groups, self.split_fractions, seed=self.split_seed)
-        labels = np.where(np.array(roles) == "split", labels, np.array(roles, dtype=object))
-        keep = most_held_out(groups, list(labels))
-        for s, kept in zip(samples, keep, strict=True):
-            if not kept:
+        labels = self.assign_parts(groups, [s.source for s in samples])
+        for s, label in zip(samples, labels, strict=True):
+            if label is None:
                 dropped[f"{self.source_names[s.source]}: peptide held out by another source"] += 1
-        config = dict(self.vocabulary_config)
         train_peptides = [
-            s.peptide
-            for s, lab, k in zip(samples, labels, keep, strict=True)
-            if k and lab == "train"
+            s.peptide for s, label in zip(samples, labels, strict=True) if label == "train"
         ]
-        self.vocab = build_vocabulary(training_peptides=train_peptides, **config)
-        parts: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
-        for s, label, kept in zip(samples, labels, keep, strict=True):
-            if not kept:
+        self.vocab = build_vocabulary(training_peptides=train_peptides, **self.vocabulary_config)
+        parts: dict[str, list[Sample]] = {part: [] for part in SPLIT_NAMES}
+        for s, label in zip(samples, labels, strict=True):
+            if label is None:
                 continue
             try:
                 s.tokens = np.asarray(self.vocab.encode(s.peptide), dtype=np.int64)
@@ -236,21 +205,16 @@ class DeNovoDataModule(BucketedLoaders, pl.LightningDataModule):
             name: {k: sum(s.source == i for s in v) for k, v in parts.items()}
             for i, name in enumerate(self.source_names)
         }
-        self._lineage.update(
-            name="+".join(self.source_names),
-            seed=self.split_seed,
-            n_spectra={k: len(v) for k, v in parts.items()},
+        lineage.n_samples = {k: len(v) for k, v in parts.items()}
+        lineage.count_dropped(dropped)
+        lineage.extras.update(
             n_peptides={k: len({peptide_group(s.peptide) for s in v}) for k, v in parts.items()},
-            n_spectra_per_source=per_source,
-            dropped=dict(dropped),
+            n_samples_per_source=per_source,
             vocabulary=list(self.vocab.tokens),
             equate_il=self.vocab.equate_il,
             preprocessing=dict(self.preprocessing),
         )
-        log.info("deepnovo data: %s; per source %s", self._lineage["n_spectra"], per_source)
-
-    def lineage(self) -> dict[str, Any]:
-        return self._lineage
+        log.info("deepnovo data: %s; per source %s", lineage.n_samples, per_source)
 
     def model_kwargs(self) -> dict[str, Any]:
         """What the model needs from the data; saved in its hyperparameters (predictor rebuilds)."""

@@ -19,10 +19,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from deepms.registry.predictor import ModelLoadError, Predictor, load_checkpoint
+from deepms.registry.options import BATCH_SIZE, THREADS, Option
+from deepms.registry.predictor import ModelLoadError, Predictor
 from deepms.tasks.deepnovo.data import collate
 from deepms.tasks.deepnovo.preprocess import Preprocessor
 
+UNITS = ("ppm", "Da")
 OUTPUT_COLUMNS = (
     "spectrum_index",
     "title",
@@ -44,12 +46,6 @@ def _array(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _model_class(hparams: dict[str, Any]) -> type:
-    from deepms.tasks.deepnovo.models import CasanovoModel, DeepNovoModel
-
-    return CasanovoModel if "encoder_layers" in hparams else DeepNovoModel
-
-
 class DeNovoPredictor(Predictor):
     """A loaded DeepNovo or Casanovo-style model behind the Predictor interface."""
 
@@ -61,6 +57,21 @@ class DeNovoPredictor(Predictor):
         "title": ("string", False),
         "retention_time": ("double", False),
     }
+    #: checkpoints record DeepNovoModel or CasanovoModel; older ones are DeepNovoModel
+    model_class: ClassVar[str] = "deepms.tasks.deepnovo.models.DeepNovoModel"
+    options: ClassVar[tuple[Option, ...]] = (
+        BATCH_SIZE,
+        Option("precision", str, "32", "deepnovo predicts in float32 only", choices=("32",)),
+        THREADS,
+        Option("beam_size", int, None, "beams per spectrum (default: the model's)"),
+        Option(
+            "precursor_tolerance",
+            float,
+            None,
+            "decoded mass vs precursor (default: the model's)",
+        ),
+        Option("tolerance_unit", str, None, "its unit (default: the model's)", choices=UNITS),
+    )
 
     def __init__(self, model: Any, batch_size: int = 64) -> None:
         self.model = model.eval()
@@ -69,21 +80,6 @@ class DeNovoPredictor(Predictor):
         self.batch_size = batch_size
         self.beam_size = int(model.hparams.beam_size)
         self.input_path: str | None = None
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> DeNovoPredictor:
-        import torch
-
-        try:
-            state = torch.load(Path(path), map_location="cpu", weights_only=True)
-            hparams = state.get("hyper_parameters", {}) if isinstance(state, dict) else {}
-        except Exception:  # load_checkpoint says what is wrong with the file
-            hparams = {}
-        if hparams and "vocabulary" not in hparams:
-            raise ModelLoadError(f"{path}: not a deepnovo checkpoint (no vocabulary)")
-        predictor = cls(load_checkpoint(_model_class(hparams), path))
-        predictor.configure(**options)
-        return predictor
 
     def configure(
         self,

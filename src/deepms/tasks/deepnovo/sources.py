@@ -1,27 +1,25 @@
 """Labelled spectra from every source format as one record type, for the deepnovo data module.
 
-Peak lists come from MGF files (Casanovo's ``SEQ=`` MGF, or synthetic MGFs in the same style given
-by path; MS2PIP's MassIVE-KB MGF labelled by its PEPREC). Sources that store annotated ions, not
-peaks (pDeep2 ``.plabel``, DLOmix/Prosit parquet), get a peak list rebuilt from the annotation at
-theoretical m/z (:func:`rebuild_peaks`) and the precursor m/z of their peptide and charge.
-Readers are the shared ones in :mod:`deepms.io`; bad records follow ``on_error``.
+Sources are read through the format registry (:mod:`deepms.io.formats`), catalogued or by path;
+this module turns each record into a :class:`LabelledSpectrum` by what the record holds, not by
+the format's name. Peak lists (:class:`Spectrum`: Casanovo's ``SEQ=`` MGF, synthetic MGFs,
+MS2PIP's MassIVE-KB MGF labelled by its PEPREC) keep their peaks. Annotated ions
+(:class:`AnnotatedSpectrum`: pDeep2 ``.plabel``, DLOmix/Prosit parquet) get a peak list rebuilt
+at theoretical m/z (:func:`rebuild_peaks`) and the precursor m/z of their peptide and charge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from deepms.chem import Peptide
-from deepms.datasets.registry import get_dataset, resolve, sha256_file
-from deepms.io import read_mgf, read_peprec_mgf, read_plabel, read_prosit_parquet
+from deepms.io.spectrum import AnnotatedSpectrum, Spectrum
 from deepms.tasks.deepnovo.preprocess import rebuild_peaks
 
-ROLES = ("split", "train", "test")
+#: where a source's spectra may go: cut by the split, or all to one part
+ROLES = ("split", "train", "val", "test")
 
 
 @dataclass
@@ -36,92 +34,31 @@ class LabelledSpectrum:
     intensity: np.ndarray
 
 
-def _from_spectra(spectra: Any) -> Iterator[LabelledSpectrum]:
-    for s in spectra:
-        complete = s.precursor_charge is not None and s.precursor_mz is not None
-        yield LabelledSpectrum(
-            s.identifier,
-            s.peptide if complete else None,
-            int(s.precursor_charge or 0),
-            float(s.precursor_mz or 0.0),
-            s.mz,
-            s.intensity,
-        )
+def from_spectrum(s: Spectrum) -> LabelledSpectrum:
+    """A peak list as it is; unlabelled without a precursor charge and m/z."""
+    complete = s.precursor_charge is not None and s.precursor_mz is not None
+    return LabelledSpectrum(
+        s.identifier,
+        s.peptide if complete else None,
+        int(s.precursor_charge or 0),
+        float(s.precursor_mz or 0.0),
+        s.mz,
+        s.intensity,
+    )
 
 
-def _from_annotated(records: Any) -> Iterator[LabelledSpectrum]:
-    for r in records:
-        mz, intensity = rebuild_peaks(r)
-        precursor = r.peptide.precursor_mz(int(r.precursor_charge))
-        charge = int(r.precursor_charge)
-        yield LabelledSpectrum(r.identifier, r.peptide, charge, precursor, mz, intensity)
+def from_annotated(r: AnnotatedSpectrum) -> LabelledSpectrum:
+    """Peaks rebuilt from the annotated ions; the precursor m/z of the peptide and charge."""
+    mz, intensity = rebuild_peaks(r)
+    charge = int(r.precursor_charge)
+    precursor = r.peptide.precursor_mz(charge)
+    return LabelledSpectrum(r.identifier, r.peptide, charge, precursor, mz, intensity)
 
 
-def load_mgf_seq(files: list[Path], on_error: str) -> Iterator[LabelledSpectrum]:
-    """Casanovo-style MGF: ``SEQ=`` ProForma label, PEPMASS, CHARGE, peaks."""
-    for path in files:
-        if path.suffix.lower() == ".mgf":
-            yield from _from_spectra(read_mgf(path, on_error=on_error))
-
-
-def load_peprec_mgf(files: list[Path], on_error: str) -> Iterator[LabelledSpectrum]:
-    """MS2PIP pairs: peaks in the MGF, labels in the PEPREC (TITLE = spec_id)."""
-    peprec = next(p for p in files if p.suffix == ".peprec")
-    mgf = next(p for p in files if p.suffix == ".mgf")
-    yield from _from_spectra(read_peprec_mgf(peprec, mgf, on_error=on_error))
-
-
-def load_plabel(files: list[Path], on_error: str) -> Iterator[LabelledSpectrum]:
-    for path in files:
-        if path.suffix == ".plabel":
-            yield from _from_annotated(read_plabel(path, on_error=on_error))
-
-
-def load_prosit(files: list[Path], on_error: str) -> Iterator[LabelledSpectrum]:
-    for path in files:
-        if path.suffix == ".parquet":
-            yield from _from_annotated(read_prosit_parquet(path, on_error=on_error))
-
-
-LOADERS: dict[str, Callable[[list[Path], str], Iterator[LabelledSpectrum]]] = {
-    "mgf_seq": load_mgf_seq,
-    "peprec_mgf": load_peprec_mgf,
-    "plabel": load_plabel,
-    "prosit_parquet": load_prosit,
-}
-
-
-def source_name(source: dict[str, Any]) -> str:
-    """The catalogue name, or the file's stem for a source given by path (``name:`` overrides)."""
-    if source.get("name"):
-        return str(source["name"])
-    if source.get("dataset"):
-        return str(source["dataset"])
-    return Path(str(source["path"])).stem
-
-
-def check_source(source: dict[str, Any]) -> None:
-    """A source entry needs ``dataset`` or ``path``, a known ``format`` and a known ``role``."""
-    if bool(source.get("dataset")) == bool(source.get("path")):
-        raise ValueError(f"source {source}: give exactly one of dataset: NAME or path: FILE")
-    if source.get("format") not in LOADERS:
-        raise ValueError(f"source {source}: unknown format; known: {sorted(LOADERS)}")
-    if source.get("role", "split") not in ROLES:
-        raise ValueError(f"source {source}: role must be one of {ROLES}")
-
-
-def open_source(
-    source: dict[str, Any], mirror: Path | None, cache_dir: Path | None, on_error: str
-) -> tuple[Iterator[LabelledSpectrum], dict[str, str]]:
-    """Records of one source and the sha256 of each file read (for the run's lineage)."""
-    check_source(source)
-    if source.get("dataset"):
-        name = source["dataset"]
-        files = list(resolve(name, mirror=mirror, cache_dir=cache_dir).values())
-        checksums = {f.path: f.sha256 for f in get_dataset(name).files}
-    else:
-        path = Path(str(source["path"])).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"source {source}: no such file {path}")
-        files, checksums = [path], {str(path): sha256_file(path)}
-    return LOADERS[source["format"]](files, on_error), checksums
+def labelled(record: Spectrum | AnnotatedSpectrum) -> LabelledSpectrum:
+    """Any spectrum record as a :class:`LabelledSpectrum` (by record type)."""
+    if isinstance(record, AnnotatedSpectrum):
+        return from_annotated(record)
+    if isinstance(record, Spectrum):
+        return from_spectrum(record)
+    raise TypeError(f"deepnovo reads spectra, not {type(record).__name__} records")

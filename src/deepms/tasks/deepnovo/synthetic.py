@@ -3,9 +3,11 @@
 Real labelled spectra are scarce, so deepnovo can pretrain on spectra predicted for peptides of
 whole proteomes. Peptides come from the catalogued proteomes (tryptic digest with deepms's own
 rules, fixed carbamidomethyl C, oxidised M at a configured rate), are sampled with a seed, get a
-charge and an NCE, and a pdeep model predicts their b/y intensities. Peaks sit at the exact
-fragment m/z (charges 1..min(2, z-1)); noise as configured: true peaks dropped, multiplicative
-log-normal intensity jitter, random low noise peaks, a ppm error on the precursor m/z.
+charge and an NCE, and a pdeep model (taken by reference: a checkpoint or model URI, loaded
+through the registry, never imported) predicts their library rows (b/y m/z and intensities).
+Peaks sit at the exact fragment m/z (charges 1..min(2, z-1)); noise as configured: true peaks
+dropped, multiplicative log-normal intensity jitter, random low noise peaks, a ppm error on the
+precursor m/z.
 
 The output MGF (Casanovo layout, ``SEQ=`` ProForma labels) is cached under a name that carries a
 hash of the settings, the pdeep checkpoint's sha256 and the proteomes' sha256s, so the same inputs
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 #: Bump when the generated spectra change for the same settings (invalidates cached files).
 GENERATOR_VERSION = 1
 _CHUNK = 2048
+#: the predictor that serves a pdeep checkpoint (a class path: deepnovo does not import pdeep)
+PDEEP_PREDICTOR = "deepms.tasks.pdeep.predict.PDeepPredictor"
 
 
 @dataclass(frozen=True)
@@ -201,13 +205,23 @@ def _sha256(path: Path) -> str:
     return sha256_file(Path(path))
 
 
-def load_pdeep(source: str, tracking_uri: str | None = None) -> tuple[Any, str]:
-    """(PDeepPredictor, checkpoint sha256) for a checkpoint path, ``runs:/`` or ``models:/``."""
-    from deepms.tasks.pdeep.predict import PDeepPredictor
+def load_pdeep(
+    source: str, tracking_uri: str | None = None, predictor: str = PDEEP_PREDICTOR
+) -> tuple[Any, str]:
+    """(pdeep predictor, checkpoint sha256) for a checkpoint path, ``runs:/`` or ``models:/``.
+
+    The model is taken by reference and served by the predictor class named ``predictor``
+    (through :func:`deepms.registry.load_predictor`): deepnovo imports no other task's code,
+    it only reads the library rows of ``predictor.predict(frame)``.
+    """
+    from deepms.registry import load_predictor
     from deepms.training.finetune import resolve_checkpoint
 
     path = resolve_checkpoint(str(source), tracking_uri)
-    return PDeepPredictor.from_checkpoint(path, batch_size=256), _sha256(path)
+    loaded = load_predictor(
+        str(path), tracking_uri=tracking_uri, predictor=predictor, batch_size=256
+    )
+    return loaded, _sha256(path)
 
 
 def resolve_proteomes(names: Sequence[str]) -> list[tuple[str, Path, str]]:
@@ -235,15 +249,17 @@ def generate(
     out_dir: str | os.PathLike[str],
     progress: bool = True,
     pdeep_sha256: str | None = None,
+    pdeep_predictor: str = PDEEP_PREDICTOR,
 ) -> Path:
     """Write (or reuse) the synthetic MGF and its ``.json`` provenance; return the MGF path.
 
-    ``pdeep`` is a checkpoint path or URI, or a loaded predictor together with ``pdeep_sha256``.
+    ``pdeep`` is a checkpoint path or URI (served by the class ``pdeep_predictor``), or a loaded
+    predictor together with ``pdeep_sha256``.
     """
     from deepms.io.mgf import write_mgf
 
     if isinstance(pdeep, str | os.PathLike):
-        predictor, pdeep_sha256 = load_pdeep(str(pdeep))
+        predictor, pdeep_sha256 = load_pdeep(str(pdeep), predictor=pdeep_predictor)
     else:
         predictor = pdeep
         if not pdeep_sha256:

@@ -25,15 +25,15 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from deepms.chem.encoding import PeptideEncoder
 from deepms.metrics import regression_metrics
-from deepms.training.finetune import (
+from deepms.tasks.deeprt.stacking import MEMBERS, FeatureStack, load_stack
+from deepms.tasks.deeprt.transfer import (
     collect_outputs,
     fit_piecewise_linear,
     piecewise_linear,
     remap_columns,
-    transfer_weights,
 )
+from deepms.training.finetune import transfer_weights
 from deepms.training.module import TaskModule
-from deepms.training.stacking import MEMBERS, FeatureStack
 
 log = logging.getLogger(__name__)
 LOSSES = {"l1": "l1_loss", "mse": "mse_loss", "huber": "huber_loss"}  # torch.nn.functional
@@ -184,6 +184,14 @@ class RTModel(TaskModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Per-peptide columns (out-of-fold predictions under CV): peptide, rt, predicted_rt."""
+        return {
+            "peptide": list(batch["peptides"]),
+            "rt": batch["rt"],
+            "predicted_rt": self.predict_rt(batch).float(),
+        }
+
     def on_test_epoch_start(self) -> None:
         self._test_points = []
 
@@ -295,5 +303,5 @@ class RTEnsembleModel(RTModel):
             checkpoint["sklearn_stack"] = pickle.dumps(self.stack)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "sklearn_stack" in checkpoint:  # our own checkpoint: see deepms.training.stacking
-            self.stack = pickle.loads(checkpoint["sklearn_stack"])
+        if "sklearn_stack" in checkpoint:  # our own checkpoint: see .stacking
+            self.stack = load_stack(checkpoint["sklearn_stack"])

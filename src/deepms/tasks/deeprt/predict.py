@@ -12,7 +12,6 @@ Ensemble checkpoints also carry a pickled scikit-learn stack: load only checkpoi
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,11 +21,11 @@ import pandas as pd
 
 from deepms.chem import Peptide, parse_proforma
 from deepms.io.library import RT_COLUMN
+from deepms.registry.options import BATCH_OPTIONS, Option, with_default
 from deepms.registry.predictor import (
     BatchPredictor,
     ModelLoadError,
     json_safe,
-    load_checkpoint,
     modification_entries,
 )
 
@@ -40,6 +39,11 @@ class RTPredictor(BatchPredictor):
 
     input_schema: ClassVar[dict[str, tuple[str, bool]]] = {"peptide": ("string", True)}
     params: ClassVar[dict[str, Any]] = {}
+    model_class: ClassVar[str] = "deepms.tasks.deeprt.model.RTModel"
+    options: ClassVar[tuple[Option, ...]] = (
+        with_default(BATCH_OPTIONS[0], 1024),
+        *BATCH_OPTIONS[1:],
+    )
 
     def __init__(self, model: Any, batch_size: int = 1024, precision: str = "32") -> None:
         self.model = model.eval()
@@ -49,23 +53,27 @@ class RTPredictor(BatchPredictor):
         self.configure(precision=precision)
 
     @classmethod
+    def legacy_model_class(cls, checkpoint: dict[str, Any]) -> str:
+        """Before checkpoints recorded their class, an ensemble checkpoint was the one carrying
+        its fitted stack (``sklearn_stack``); any other is a plain :class:`RTModel`."""
+        if "sklearn_stack" in checkpoint:
+            return "deepms.tasks.deeprt.model.RTEnsembleModel"
+        return cls.model_class
+
+    @classmethod
+    def trusts(cls, model_class: type) -> bool:
+        """An ensemble's fitted scikit-learn stack is a pickle: its checkpoint is read with
+        ``trusted=True`` (load only ensemble checkpoints you trust; module doc)."""
+        from deepms.tasks.deeprt.model import RTEnsembleModel
+
+        return issubclass(model_class, RTEnsembleModel)
+
+    @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> RTPredictor:
-        import torch
-
-        from deepms.tasks.deeprt.model import RTEnsembleModel, RTModel
-
-        try:
-            state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        except Exception:  # load_checkpoint below says what is wrong with the file
-            state = {}
-        hparams = state.get("hyper_parameters", {}) if isinstance(state, dict) else {}
-        ensemble = "pca_components" in hparams
-        model = load_checkpoint(RTEnsembleModel if ensemble else RTModel, path)
-        if ensemble:
-            if "sklearn_stack" not in state:
-                raise ModelLoadError(f"{path}: ensemble checkpoint without its fitted stack")
-            model.stack = pickle.loads(state["sklearn_stack"])  # trusted files only (module doc)
-        return cls(model, **options)
+        predictor = super().from_checkpoint(path, **options)
+        if getattr(predictor.model, "stack", "") is None:  # an ensemble predicts with its stack
+            raise ModelLoadError(f"{path}: ensemble checkpoint without its fitted stack")
+        return predictor
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -100,15 +108,9 @@ class RTPredictor(BatchPredictor):
         return Peptide(peptide.sequence, tuple(mods))
 
     def _batch(self, peptides: list[Any]) -> dict[str, Any]:
-        import torch
+        from deepms.tasks.deeprt.data import encode_peptides  # the training batch layout
 
-        lengths = [len(p.sequence) for p in peptides]
-        residues = torch.zeros(len(peptides), max(lengths), dtype=torch.long)
-        mods = torch.zeros(len(peptides), max(lengths), self.encoder.n_mod_features)
-        for i, peptide in enumerate(peptides):
-            residues[i, : lengths[i]] = torch.from_numpy(self.encoder.encode_residues(peptide))
-            mods[i, : lengths[i]] = torch.from_numpy(self.encoder.encode_modifications(peptide))
-        return {"residues": residues, "mods": mods, "lengths": torch.tensor(lengths)}
+        return encode_peptides(peptides, self.encoder)
 
     def predict_peptides(self, peptides: list[Any]) -> np.ndarray:
         """RT (in :attr:`rt_unit`) of parsed peptides, in their order."""

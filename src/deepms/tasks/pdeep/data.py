@@ -11,28 +11,28 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from deepms.chem import annotate
-from deepms.chem.encoding import N_RESIDUE_TOKENS, PeptideEncoder
-from deepms.datasets.registry import get_dataset, resolve
-from deepms.datasets.splits import grouped_split
-from deepms.io import read_peprec_mgf, read_plabel, read_prosit_parquet
-from deepms.training.batching import BucketedLoaders
+from deepms.chem.encoding import N_RESIDUE_TOKENS, PeptideEncoder, pad_encoded
+from deepms.datasets.sources import OpenedSource
+from deepms.datasets.splits import SPLIT_NAMES
+from deepms.io.spectrum import AnnotatedSpectrum
+from deepms.training.datamodule import TaskDataModule
 
 log = logging.getLogger(__name__)
 
 MAX_CHARGE = 6
 FRAGMENTATIONS = ("HCD", "CID")
 ANALYZERS = ("FTMS", "ITMS")
+#: where a source's spectra may go: cut by the split, or all to one part
+ROLES = ("split", *SPLIT_NAMES)
 N_META = MAX_CHARGE + 2 + len(FRAGMENTATIONS) + 1 + len(ANALYZERS) + 1
 
 
@@ -80,7 +80,10 @@ def make_sample(
     source: int,
     overrides: dict[str, Any],
 ) -> Sample | None:
-    """Normalise, mask and wrap one record; None when no annotated ion has intensity."""
+    """Normalise, mask and wrap one record; None when no annotated ion has intensity.
+
+    ``overrides`` (a source's ``nce``, ``fragmentation``, ``analyzer`` options) fill only what
+    the record leaves unknown."""
     peptide, charge = record.peptide, int(record.precursor_charge)
     n_bonds = len(peptide.sequence) - 1
     target = raw.reshape(n_bonds, -1).astype(np.float32)
@@ -98,55 +101,38 @@ def make_sample(
     return Sample(peptide, charge, meta, target / top, mask, source, str(record.identifier))
 
 
-def _peak_targets(records: Iterable[Any], charges: Sequence[int], tol: float, unit: str):
-    for record in records:
-        raw = annotate(
-            record.peptide, record.mz, record.intensity, tol, unit, charges=tuple(charges)
-        )
-        yield record, raw[..., 0]  # [bonds, 2, charges, 1 loss] -> [bonds, 2, charges]
+def record_targets(
+    record: Any, fragment_charges: Sequence[int], tolerance: float, unit: str
+) -> np.ndarray:
+    """Raw b/y intensities ``[bonds, 2, charges]`` of one record, by what the record holds.
 
-
-def _annotated_targets(records: Iterable[Any], charges: Sequence[int]):
-    picks = [z - 1 for z in charges]
-    for record in records:
-        yield record, record.intensities[:, :, picks]
-
-
-Loader = Callable[[dict[str, Path], "PDeepDataModule"], Iterable[tuple[Any, np.ndarray]]]
-
-
-def _load_peprec_mgf(files: dict[str, Path], dm: PDeepDataModule):
-    peprec = next(p for k, p in files.items() if k.endswith(".peprec"))
-    mgf = next(p for k, p in files.items() if k.endswith(".mgf"))
-    records = read_peprec_mgf(peprec, mgf, on_error=dm.on_error)
-    return _peak_targets(records, dm.fragment_charges, dm.annotation_tolerance, dm.annotation_unit)
-
-
-def _load_plabel(files: dict[str, Path], dm: PDeepDataModule):
-    for path in files.values():
-        yield from _annotated_targets(read_plabel(path, on_error=dm.on_error), dm.fragment_charges)
-
-
-def _load_prosit(files: dict[str, Path], dm: PDeepDataModule):
-    for path in files.values():
-        yield from _annotated_targets(
-            read_prosit_parquet(path, on_error=dm.on_error), dm.fragment_charges
-        )
-
-
-LOADERS: dict[str, Loader] = {
-    "peprec_mgf": _load_peprec_mgf,
-    "plabel": _load_plabel,
-    "prosit_parquet": _load_prosit,
-}
+    A peak list (:class:`Spectrum`) is annotated at the tolerance; a source that stores ions
+    (:class:`AnnotatedSpectrum`: pDeep2, Prosit) gives its intensities of those charges.
+    """
+    if isinstance(record, AnnotatedSpectrum):
+        return record.intensities[:, :, [z - 1 for z in fragment_charges]]
+    raw = annotate(
+        record.peptide,
+        record.mz,
+        record.intensity,
+        tolerance,
+        unit,
+        charges=tuple(fragment_charges),
+    )
+    return raw[..., 0]  # [bonds, 2, charges, 1 loss] -> [bonds, 2, charges]
 
 
 class SpectrumDataset(Dataset):
-    """Samples as a map-style dataset; batches are padded by :func:`collate`."""
+    """Samples as a map-style dataset, batched by :func:`collate`.
+
+    Peptides are encoded (and written as ProForma) once, here, not per item per epoch.
+    """
 
     def __init__(self, samples: list[Sample], encoder: PeptideEncoder) -> None:
         self.samples = samples
-        self.encoder = encoder
+        self.n_mod_features = encoder.n_mod_features
+        self.encoded = [encoder.encode(s.peptide) for s in samples]
+        self.proforma = [s.peptide.to_proforma() for s in samples]  # Lightning moves no dataclass
         self.lengths = [len(s.peptide.sequence) for s in samples]
 
     def __len__(self) -> int:
@@ -154,39 +140,35 @@ class SpectrumDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         s = self.samples[index]
+        residues, mods = self.encoded[index]
         return {
-            "residues": self.encoder.encode_residues(s.peptide),
-            "mods": self.encoder.encode_modifications(s.peptide),
+            "residues": residues,
+            "mods": mods,
             "meta": s.meta,
             "target": s.target,
             "mask": s.mask,
             "source": s.source,
-            "peptide": s.peptide.to_proforma(),  # strings: Lightning cannot move dataclasses
+            "peptide": self.proforma[index],
             "charge": s.charge,
         }
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pad residues to the longest peptide in the batch and bonds to one fewer."""
-    lengths = torch.tensor([len(it["residues"]) for it in items])
-    longest = int(lengths.max())
-    batch = len(items)
+    """Pad residues to the longest peptide (:func:`pad_encoded`) and bonds to one fewer."""
+    encoded = pad_encoded([(it["residues"], it["mods"]) for it in items], items[0]["mods"].shape[1])
+    longest = encoded.residues.shape[1]
     channels = items[0]["target"].shape[1]
-    residues = torch.zeros(batch, longest, dtype=torch.long)
-    mods = torch.zeros(batch, longest, items[0]["mods"].shape[1])
-    target = torch.zeros(batch, longest - 1, channels)
-    mask = torch.zeros(batch, longest - 1, channels, dtype=torch.bool)
+    target = torch.zeros(len(items), longest - 1, channels)
+    mask = torch.zeros(len(items), longest - 1, channels, dtype=torch.bool)
     for i, it in enumerate(items):
         n = len(it["residues"])
-        residues[i, :n] = torch.from_numpy(it["residues"])
-        mods[i, :n] = torch.from_numpy(it["mods"])
         target[i, : n - 1] = torch.from_numpy(it["target"])
         mask[i, : n - 1] = torch.from_numpy(it["mask"])
     return {
-        "residues": residues,
-        "mods": mods,
+        "residues": torch.from_numpy(encoded.residues),
+        "mods": torch.from_numpy(encoded.mods),
         "meta": torch.from_numpy(np.stack([it["meta"] for it in items])),
-        "lengths": lengths,
+        "lengths": torch.from_numpy(encoded.lengths),
         "target": target,
         "mask": mask,
         "source": torch.tensor([it["source"] for it in items]),
@@ -195,68 +177,49 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class PDeepDataModule(BucketedLoaders, pl.LightningDataModule):
-    """Reads, annotates and splits the configured sources once; serves length-bucketed batches."""
+class PDeepDataModule(TaskDataModule):
+    """Reads, annotates and splits the configured sources once; serves length-bucketed batches.
 
+    Every source is read through its format (catalogued or by path); a source's ``nce``,
+    ``fragmentation`` and ``analyzer`` options fill what its records leave unknown.
+    """
+
+    split_kind = "peptide_grouped"
     collate_fn = staticmethod(collate)
 
     def __init__(
         self,
-        sources: Sequence[dict[str, Any]],
-        mirror: str | None = None,
-        cache_dir: str | None = None,
         fragment_charges: Sequence[int] = (1, 2),
         annotation_tolerance: float = 20.0,
         annotation_unit: str = "ppm",
         max_length: int = 30,
-        split: dict[str, Any] | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        bucket_pool: int = 50,
-        limit_per_source: int | None = None,
-        on_error: str = "skip",
+        **common: Any,
     ) -> None:
-        super().__init__()
-        self.sources = [dict(s) for s in sources]
-        self.mirror = Path(mirror) if mirror else None
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        super().__init__(**common)
+        for spec in self.sources:
+            if spec.role not in ROLES:
+                raise ValueError(f"source {spec.describe()}: pdeep serves the roles {ROLES}")
         self.fragment_charges = tuple(int(z) for z in fragment_charges)
         self.annotation_tolerance = float(annotation_tolerance)
         self.annotation_unit = annotation_unit
         self.max_length = max_length
-        split = dict(split or {})
-        self.split_fractions = tuple(split.get("fractions", (0.8, 0.1, 0.1)))
-        self.split_seed = int(split.get("seed", 0))
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.bucket_pool = bucket_pool
-        self.limit_per_source = limit_per_source
-        self.on_error = on_error  # "skip": log bad records (file, record, cause), keep good ones
         self.encoder = PeptideEncoder()
         self.datasets: dict[str, SpectrumDataset] = {}
-        self._lineage: dict[str, Any] = {}
 
-    @property
-    def source_names(self) -> list[str]:
-        return [s["dataset"] for s in self.sources]
-
-    @property
-    def split_name(self) -> str:
-        parts = "_".join(str(round(f * 100)) for f in self.split_fractions)
-        return f"peptide_grouped_{parts}_seed{self.split_seed}"
-
-    def _read_source(self, index: int, source: dict[str, Any], dropped: Counter) -> list[Sample]:
-        name, fmt = source["dataset"], source["format"]
-        if fmt not in LOADERS:
-            raise ValueError(f"source {name}: unknown format {fmt!r}; known: {sorted(LOADERS)}")
-        files = resolve(name, mirror=self.mirror, cache_dir=self.cache_dir)
-        self._lineage["datasets"][name] = {f.path: f.sha256 for f in get_dataset(name).files}
+    def _read_source(self, index: int, opened: OpenedSource, dropped: Counter) -> list[Sample]:
+        name, options = opened.name, dict(opened.spec.options)
         samples: list[Sample] = []
-        for record, raw in LOADERS[fmt](files, self):
+        for record in opened.records(self.on_error):
+            if record.peptide is None or not record.precursor_charge:
+                dropped[f"{name}: no peptide label or precursor charge"] += 1
+                continue
             if len(record.peptide.sequence) > self.max_length:
                 dropped[f"{name}: longer than {self.max_length}"] += 1
                 continue
-            sample = make_sample(record, raw, self.fragment_charges, index, source)
+            raw = record_targets(
+                record, self.fragment_charges, self.annotation_tolerance, self.annotation_unit
+            )
+            sample = make_sample(record, raw, self.fragment_charges, index, options)
             if sample is None:
                 dropped[f"{name}: no annotated b/y ion"] += 1
                 continue
@@ -268,33 +231,29 @@ class PDeepDataModule(BucketedLoaders, pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        self._lineage = {"datasets": {}, "split": self.split_name}
+        lineage = self.start_lineage()
         dropped: Counter = Counter()
         samples: list[Sample] = []
-        for index, source in enumerate(self.sources):
-            samples.extend(self._read_source(index, source, dropped))
+        for index, opened in self.open_sources():
+            samples.extend(self._read_source(index, opened, dropped))
+        self.encoder.fit(s.peptide for s in samples)
+        labels = self.assign_parts(
+            [s.peptide.sequence for s in samples], [s.source for s in samples]
+        )
+        for s, label in zip(samples, labels, strict=True):
+            if label is None:
+                dropped[f"{self.source_names[s.source]}: peptide held out by another source"] += 1
         for reason, count in dropped.items():
             log.warning("dropped %d spectra (%s)", count, reason)
-        self.encoder.fit(s.peptide for s in samples)
-        labels = grouped_split(
-            [s.peptide.sequence for s in samples], self.split_fractions, seed=self.split_seed
-        )
-        for part in ("train", "val", "test"):
+        for part in SPLIT_NAMES:
             chosen = [s for s, label in zip(samples, labels, strict=True) if label == part]
             self.datasets[part] = SpectrumDataset(chosen, self.encoder)
-        self._lineage.update(
-            name="+".join(self.source_names),
-            seed=self.split_seed,
-            n_spectra={k: len(v) for k, v in self.datasets.items()},
-            n_peptides={
-                k: len({s.peptide.sequence for s in v.samples}) for k, v in self.datasets.items()
-            },
-            dropped=dict(dropped),
-        )
-        log.info("pdeep data: %s", self._lineage["n_spectra"])
-
-    def lineage(self) -> dict[str, Any]:
-        return self._lineage
+        lineage.n_samples = {k: len(v) for k, v in self.datasets.items()}
+        lineage.count_dropped(dropped)
+        lineage.extras["n_peptides"] = {
+            k: len({s.peptide.sequence for s in v.samples}) for k, v in self.datasets.items()
+        }
+        log.info("pdeep data: %s", lineage.n_samples)
 
     def model_kwargs(self) -> dict[str, Any]:
         """Sizes and vocabularies the model needs; saved in its hyperparameters."""

@@ -18,14 +18,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from deepms.chem import H2O, PROTON, parse_proforma
+from deepms.chem import fragment_mz_batch, parse_proforma
 from deepms.io.library import RT_COLUMN, library_peptide, write_library
 from deepms.io.precursors import DigestSettings, read_precursors
+from deepms.registry.options import BATCH_OPTIONS, DIGEST_OPTIONS, WORKERS, Option, with_default
 from deepms.registry.predictor import (
     BatchPredictor,
     ModelLoadError,
     json_safe,
-    load_checkpoint,
     modification_entries,
 )
 
@@ -48,6 +48,16 @@ class PDeepPredictor(BatchPredictor):
         "analyzer": ("string", False),
     }
     params: ClassVar[dict[str, Any]] = {"min_intensity": 0.01}
+    model_class: ClassVar[str] = "deepms.tasks.pdeep.model.PDeepModel"
+    options: ClassVar[tuple[Option, ...]] = (
+        with_default(BATCH_OPTIONS[0], 256),
+        *BATCH_OPTIONS[1:],
+        WORKERS,
+        Option("min_intensity", float, 0.01, "drop ions below this x max"),
+        Option("collision_energy", float, None, "NCE for rows without one", "input"),
+        Option("rt_model", str, None, "a model predicting NormalizedRetentionTime", "model"),
+        *DIGEST_OPTIONS,
+    )
 
     def __init__(
         self,
@@ -71,12 +81,6 @@ class PDeepPredictor(BatchPredictor):
         self.batch_size, self.min_intensity, self.precision = batch_size, min_intensity, "32"
         self.workers = 1
         self.configure(precision=precision, threads=threads, workers=workers)
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> PDeepPredictor:
-        from deepms.tasks.pdeep.model import PDeepModel
-
-        return cls(load_checkpoint(PDeepModel, path), **options)
 
     def configure(
         self,
@@ -138,20 +142,12 @@ class PDeepPredictor(BatchPredictor):
     def _encode(self, peptides: list[Any], meta: np.ndarray, rows: np.ndarray) -> tuple:
         import torch
 
-        lengths = np.array([len(peptides[r].sequence) for r in rows])
-        longest = int(lengths.max())
-        residues = np.zeros((len(rows), longest), dtype=np.int64)
-        mods = np.zeros((len(rows), longest, self.encoder.n_mod_features), dtype=np.float32)
-        for i, r in enumerate(rows):
-            peptide = peptides[r]
-            residues[i, : lengths[i]] = self.encoder.encode_residues(peptide)
-            if peptide.mods.count(None) != len(peptide.mods):  # modified (fast check)
-                mods[i, : lengths[i]] = self.encoder.encode_modifications(peptide)
+        encoded = self.encoder.encode_batch([peptides[r] for r in rows])  # as the training collate
         return (
-            torch.from_numpy(residues),
-            torch.from_numpy(mods),
+            torch.from_numpy(encoded.residues),
+            torch.from_numpy(encoded.mods),
             torch.from_numpy(meta[rows]),
-            torch.from_numpy(lengths),
+            torch.from_numpy(encoded.lengths),
         )
 
     def _forward(self, tensors: tuple) -> np.ndarray:
@@ -238,22 +234,6 @@ class PDeepPredictor(BatchPredictor):
 
     def write_output(self, tables: Any, path: str | os.PathLike[str]) -> dict[str, int]:
         return write_library(tables, path)
-
-
-def fragment_mz_batch(peptides: list[Any], charges: tuple[int, ...]) -> np.ndarray:
-    """:func:`deepms.chem.fragment_mz` for a batch at once: ``[B, bonds, b z.., y z..]``.
-
-    The same formula (cumulative residue masses; y = total - prefix + H2O), vectorised over the
-    batch because a per-peptide call costs more than the model on a small network.
-    """
-    longest = max(len(p.sequence) for p in peptides)
-    masses = np.zeros((len(peptides), longest))
-    for i, peptide in enumerate(peptides):
-        masses[i, : len(peptide.sequence)] = peptide.residue_masses()
-    prefix = np.cumsum(masses, axis=1)[:, :-1, None]
-    y = masses.sum(axis=1)[:, None, None] - prefix + H2O
-    z = np.asarray(charges, dtype=np.float64)
-    return np.concatenate([(prefix + z * PROTON) / z, (y + z * PROTON) / z], axis=-1)
 
 
 def _input_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -1,14 +1,17 @@
-"""Classical regressors on features a network learned: scaling + PCA, then an averaged ensemble.
+"""DeepRT's stack: classical regressors on the network's features (scaling + PCA, then a mean).
 
 DeepRT (Ma et al. 2018, Anal Chem 90:10881) predicts retention time this way: CNN and RNN features,
-PCA, then SVR, random forest and gradient boosting, combined. Any task whose network yields a
-feature vector can use it; the fitted stack pickles with the checkpoint (scikit-learn has no
-weights-only format, so such checkpoints must come from a trusted source).
+PCA, then SVR, random forest and gradient boosting, combined. The stack is fitted on the training
+part only (under CV: the fold's training rows) and pickles with the checkpoint (scikit-learn has
+no weights-only format, so such checkpoints must come from a trusted source). Checkpoints written
+before the stack moved here name ``deepms.training.stacking``; :func:`load_stack` reads both.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import pickle
 from typing import Any
 
 import numpy as np
@@ -73,3 +76,17 @@ class FeatureStack:
     def predict(self, features: np.ndarray) -> np.ndarray:
         """The members' mean (DeepRT combines its three regressors)."""
         return np.mean(list(self.predict_members(features).values()), axis=0)
+
+
+#: where checkpoints written before issue 13 say the stack's classes live
+_OLD_MODULE = "deepms.training.stacking"
+
+
+class _StackUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(__name__ if module == _OLD_MODULE else module, name)
+
+
+def load_stack(data: bytes) -> FeatureStack:
+    """A pickled stack from a checkpoint (trusted files only), old module path included."""
+    return _StackUnpickler(io.BytesIO(data)).load()
