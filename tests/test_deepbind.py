@@ -82,3 +82,35 @@ def test_tiny_run_logs_auroc_auprc_and_logos(compose_config, tmp_path: Path) -> 
     assert predictor.predict_file(fasta, out, progress=False) == {"inputs": 2, "sequences": 2}
     lines = out.read_text().splitlines()
     assert lines[0] == "id,length,logit,p_bound" and lines[1].startswith("s1,22,")
+
+
+@pytest.mark.slow
+def test_tiny_run_from_seq_tables_by_path(compose_config, mirror: Path, tmp_path: Path) -> None:
+    """A lab's own peaks and held-out sites (DeepBind .seq), outside the catalogue."""
+    import hashlib
+
+    from deepms.io.fasta import read_seq_table
+    from deepms.training.runner import run
+
+    exp = get_experiment("encode_MYC")
+    files = {}
+    for role, name, keep in (("split", exp.train, 200), ("test", exp.test, 1000)):
+        records = list(read_seq_table(mirror / name))[::5][:keep]
+        rows = [f"A\t{r.identifier}\t{r.sequence}\t{r.label}" for r in records]
+        files[role] = tmp_path / f"my_{role}.seq"
+        files[role].write_text("FoldID\tEventID\tseq\tBound\n" + "\n".join(rows) + "\n")
+    sources = f"{{path:'{files['split']}',format:deepbind_seq}}"
+    sources += f",{{path:'{files['test']}',format:deepbind_seq,role:test}}"
+    cfg = compose_config(
+        "task=deepbind", "experiment=deepbind_tiny", "threads=1", f"data.sources=[{sources}]"
+    )
+    result = run(cfg)
+    lineage = result.lineage
+    for role, path in files.items():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert lineage.datasets[f"my_{role}"] == {str(path.resolve()): digest}
+    assert lineage.split == "sequence_grouped_train90_val10_seed42+given_test"
+    assert lineage["experiment"] == "encode_MYC" and lineage.n_samples["test"] == 200
+    assert 0.0 <= result.metrics["test_auroc"] <= 1.0 and math.isfinite(
+        result.metrics["test_auprc"]
+    )

@@ -28,7 +28,7 @@ def test_header_labels() -> None:
 def test_real_split_keeps_similar_proteins_together(mirror: Path) -> None:
     from deepms.sequences import max_similarity
 
-    dm = DeepLocDataModule(mirror=str(mirror), limit=400, split={"seed": 3})
+    dm = DeepLocDataModule(mirror=str(mirror), limit_per_source=400, split={"seed": 3})
     dm.setup()
     train, val = dm.datasets["train"].sequences, dm.datasets["val"].sequences
     assert len(train) > len(val) > 0 and len(dm.datasets["hard"]) == 400
@@ -91,3 +91,29 @@ def test_tiny_run_logs_test_metrics_and_predicts(compose_config, tmp_path: Path)
     probabilities = table[[c for c in table.columns if c.startswith("p_") and c != "p_location"]]
     assert np.allclose(probabilities.drop(columns="p_membrane").sum(1), 1.0, atol=1e-5)
     assert set(table["location"]) <= set(LOCATIONS)
+
+
+@pytest.mark.slow
+def test_tiny_run_from_a_users_fasta_by_path(compose_config, mirror: Path, tmp_path: Path) -> None:
+    """A lab's own DeepLoc-style FASTA, outside the catalogue, cut train/val/test by similarity."""
+    import hashlib
+    import itertools
+
+    from deepms.io.fasta import read_fasta, write_fasta
+    from deepms.training.runner import run
+
+    records = read_fasta(mirror / "deeploc" / "deeploc1_test_set.fasta", deeploc_label, "protein")
+    mine = write_fasta(list(itertools.islice(records, 150)), tmp_path / "my_proteins.fasta")
+    cfg = compose_config(
+        "task=deeploc",
+        "experiment=deeploc_tiny",
+        "threads=1",
+        f"data.sources=[{{path:'{mine}',format:fasta}}]",
+    )
+    result = run(cfg)
+    lineage = result.lineage
+    digest = hashlib.sha256(mine.read_bytes()).hexdigest()
+    assert lineage.datasets == {"my_proteins": {str(mine.resolve()): digest}}
+    assert lineage.split == "similarity_containment5_0.1_80_10_10_seed42"
+    assert sum(lineage.n_samples.values()) == 120  # limit_per_source of the tiny experiment
+    assert math.isfinite(result.metrics["test_acc"]) and "test_hard_acc" not in result.metrics

@@ -14,7 +14,7 @@ from tests.test_sequences_similarity import reference
 def test_real_split_has_no_similar_pair_across_train_and_test(mirror: Path) -> None:
     from deepms.tasks.rbppred.data import RBPPredDataModule
 
-    dm = RBPPredDataModule(mirror=str(mirror), limit=150, split={"seed": 2})
+    dm = RBPPredDataModule(mirror=str(mirror), limit_per_source=150, split={"seed": 2})
     dm.setup()
     sizes = dm.lineage()["n_samples"]
     assert sum(sizes.values()) == 300 and sizes["train"] > sizes["test"] > 0
@@ -70,3 +70,32 @@ def test_model_scores_a_protein_the_same_alone_and_in_a_batch() -> None:
         assert torch.allclose(
             model(alone["x"], alone["mask"])[0], model(pair["x"], pair["mask"])[0], atol=1e-6
         )
+
+
+@pytest.mark.slow
+def test_tiny_run_from_labelled_fasta_files_by_path(
+    compose_config, mirror: Path, tmp_path: Path
+) -> None:
+    """A lab's own positives and negatives, outside the catalogue, labelled by ``label:``."""
+    import hashlib
+
+    from deepms.io.fasta import read_fasta, write_fasta
+    from deepms.training.runner import run
+
+    files = {}
+    for label, name in ((1, "rbppred_RBP2780"), (0, "rbppred_nonRBP7093")):
+        records = list(read_fasta(mirror / "nucleic_binding" / f"{name}.fasta"))[:100]
+        files[label] = write_fasta(records, tmp_path / f"mine_{label}.fasta")
+    sources = ",".join(f"{{path:'{path}',format:fasta,label:{y}}}" for y, path in files.items())
+    cfg = compose_config(
+        "task=rbppred", "experiment=rbppred_tiny", "threads=1", f"data.sources=[{sources}]"
+    )
+    result = run(cfg)
+    lineage = result.lineage
+    for path in files.values():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert lineage.datasets[path.stem] == {str(path.resolve()): digest}
+    assert sum(lineage.n_samples.values()) == 200
+    assert 0 < lineage["n_positive"]["test"] < lineage.n_samples["test"]
+    for key in ("test_mcc", "test_acc", "test_auroc"):
+        assert math.isfinite(result.metrics[key])

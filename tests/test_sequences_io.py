@@ -92,3 +92,34 @@ def test_real_mirror_files_read_completely(mirror: Path) -> None:
     encode = mirror / "nucleic_binding" / "deepbind_encode_MYC_H1-hESC_c-Myc_Stanford_B.seq.gz"
     labels = [r.label for r in read_seq_table(encode)]
     assert len(labels) == 1000 and sum(labels) == 500
+
+
+def test_alphabets_live_below_io_and_sequences_re_exports_them() -> None:
+    import subprocess
+    import sys
+
+    import deepms.chem.alphabets as alphabets
+    from deepms import sequences
+
+    assert sequences.PROTEIN is alphabets.PROTEIN and sequences.get_alphabet("rna") is alphabets.RNA
+    code = "import sys, deepms.io.fasta; print(sorted(m for m in sys.modules if 'sequences' in m))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"  # the FASTA reader no longer pulls in deepms.sequences
+
+
+def test_one_fasta_suffix_list_for_every_reader(tmp_path: Path) -> None:
+    from deepms.io import formats, precursors
+    from deepms.io.formats import FASTA_SUFFIXES, get_format
+    from deepms.sequences import predict
+
+    assert predict.FASTA_SUFFIXES is FASTA_SUFFIXES and precursors.FASTA_SUFFIXES is FASTA_SUFFIXES
+    assert get_format("fasta").suffixes == FASTA_SUFFIXES and ".fna.gz" in formats.FASTA_SUFFIXES
+    # the digest reads FASTA through read_fasta: lower case folded, empty records skipped
+    path = write(
+        tmp_path / "proteins.fna.gz", ">empty\n>p1 x\nmkwvtfisllfr\n>p2\nGSHMLEDPVAGK\n", gz=True
+    )
+    chunks = precursors.read_precursors(path, chunk_size=100)
+    peptides = sorted(set(next(chunks)["peptide"]))
+    assert peptides == ["GSHMLEDPVAGK", "MKWVTFISLLFR", "WVTFISLLFR"]

@@ -23,8 +23,8 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, Any
 
+from deepms.chem.alphabets import Alphabet, get_alphabet
 from deepms.io._records import RECORD_ERRORS, OnError, RecordErrors
-from deepms.sequences.alphabets import Alphabet, get_alphabet
 
 LabelParser = Callable[[str], Any]
 _CLIP_CLASS = re.compile(r"class:\s*([01])\b")

@@ -7,7 +7,6 @@ pyteomics' cleavage rules (``pyteomics.parser.expasy_rules`` names or a regex).
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import os
 import re
@@ -19,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from deepms.chem import get_modification_table
+from deepms.io.fasta import read_fasta
+from deepms.io.formats import FASTA_SUFFIXES
 
-FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fasta.gz", ".fa.gz", ".faa.gz")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 _STANDARD = re.compile(r"^[ACDEFGHIKLMNPQRSTVWY]+$")
 
@@ -146,18 +146,9 @@ def _proforma(sequence: str, slots: list[str | None]) -> str:
 
 
 def _fasta_sequences(path: Path) -> Iterator[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        parts: list[str] = []
-        for line in handle:
-            if line.startswith(">"):
-                if parts:
-                    yield "".join(parts)
-                parts = []
-            else:
-                parts.append(line.strip().upper())
-        if parts:
-            yield "".join(parts)
+    """Upper-case protein sequences of a FASTA (the one reader; empty records skipped, logged)."""
+    for record in read_fasta(path, on_error="skip"):
+        yield record.sequence.upper()
 
 
 def digest_fasta(

@@ -3,12 +3,13 @@ non-standard letters, encodings (one-hot, indices, property channels), length ha
 similarity-grouped splits and dinucleotide shuffling. Torch and Lightning live in
 ``sequences.dataset`` / ``sequences.datamodule``, imported only by the tasks that train."""
 
-from deepms.sequences.alphabets import DNA, PROTEIN, RNA, Alphabet, get_alphabet
+from deepms.chem.alphabets import DNA, PROTEIN, RNA, Alphabet, get_alphabet
 from deepms.sequences.encoding import CROP_MODES, ENCODINGS, SequenceEncoder, crop, pad_batch
 from deepms.sequences.properties import DEFAULT_PROPERTIES, SCALES, property_channels
 from deepms.sequences.shuffle import dinucleotide_counts, dinucleotide_shuffle
 from deepms.sequences.similarity import (
     SimilaritySplit,
+    cluster_keys,
     kmer_matrix,
     max_similarity,
     similar_pairs,
@@ -27,6 +28,7 @@ __all__ = [
     "Alphabet",
     "SequenceEncoder",
     "SimilaritySplit",
+    "cluster_keys",
     "crop",
     "dinucleotide_counts",
     "dinucleotide_shuffle",

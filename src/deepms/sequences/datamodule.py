@@ -1,29 +1,31 @@
-"""Shared plumbing of the sequence-task datamodules: set-up, splits, datasets, loaders, lineage.
+"""What the sequence tasks' datamodules share on top of :class:`TaskDataModule`.
 
-Tasks subclass :class:`SequenceDataModule`, read their records (reader, labels) in ``setup``, split
-them (:meth:`~SequenceDataModule._split_by_similarity` or their own rule), hand the parts to
-:meth:`~SequenceDataModule._set_datasets` and describe the data in ``self._lineage``; what a record
-becomes (:meth:`~SequenceDataModule._targets`), batching and the lineage contract are shared.
+A sequence task reads FASTA-like sources (:meth:`SequenceDataModule.read_source`), keeps a seeded
+subset per source for tiny runs (:meth:`~SequenceDataModule.subsample`), and splits the pooled
+sources so that similar (or identical) sequences never straddle two parts
+(:meth:`~SequenceDataModule.assign`); sources with a role (``test``, ``hard``...) go whole to
+that part, as published. Loaders, lineage and source resolution come from the base class; a
+task defines how records become targets (:meth:`~SequenceDataModule._targets`).
+
+The pool is cut train/val by ``split.val_fraction`` when a source supplies the test set, else
+train/val/test by ``split.fractions`` (e.g. a user's single FASTA).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import lightning.pytorch as pl
 import numpy as np
-from torch.utils.data import DataLoader
 
-from deepms.datasets.registry import get_dataset, resolve
-from deepms.datasets.splits import SPLIT_NAMES
+from deepms.datasets.sources import ROLES, OpenedSource, SourceSpec
+from deepms.datasets.splits import SPLIT_NAMES, grouped_split
 from deepms.sequences.dataset import PadCollate, SequenceDataset
-from deepms.sequences.similarity import SimilaritySplit, similarity_split
-from deepms.training.batching import LengthBucketBatchSampler
+from deepms.sequences.similarity import SimilaritySplit, cluster_keys
+from deepms.training.datamodule import TaskDataModule
 
 if TYPE_CHECKING:
-    from deepms.io.fasta import SequenceRecord
+    from deepms.io.fasta import LabelParser, SequenceRecord
     from deepms.sequences.encoding import SequenceEncoder
 
 T = TypeVar("T")
@@ -50,82 +52,123 @@ def partition(
     return parts
 
 
-def catalogue_checksums(dataset: str) -> dict[str, dict[str, str]]:
-    """``{dataset: {path: sha256}}`` of a catalogued data set, as lineages record it."""
-    return {dataset: {f.path: f.sha256 for f in get_dataset(dataset).files}}
-
-
-class SequenceDataModule(pl.LightningDataModule):
-    """Length-bucketed loaders over ``self.datasets``; ``test_parts`` become test dataloaders."""
+class SequenceDataModule(TaskDataModule):
+    """Sources of sequences -> similarity-safe parts -> length-bucketed padded batches."""
 
     #: set by the subclass: how its sequences are encoded
     encoder: SequenceEncoder
-    #: set by the subclass when it reads a catalogued data set (:meth:`_resolve`)
-    dataset: str
-    #: a short name of the split rule (a property of the subclass)
-    split_name: str
-    #: set by a subclass that splits by similarity: k, measure, threshold (defaults SIMILARITY)
-    similarity: dict[str, Any]
+    #: k, measure, threshold of a task that splits by similarity; None: by identical sequence
+    similarity: dict[str, Any] | None = None
 
     def __init__(
         self,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        bucket_pool: int = 50,
-        seed: int = 0,
+        sources: Sequence[Mapping[str, Any] | SourceSpec] = (),
         min_length: int | None = None,
-        *,
-        split: dict[str, Any] | None = None,
-        mirror: str | None = None,
-        cache_dir: str | None = None,
-        limit: int | None = None,
-        on_error: str = "raise",
+        **common: Any,
     ) -> None:
-        """The settings every sequence task's data config has; ``split`` is its split block (the
-        task reads its fractions), whose ``seed`` seeds the split, subsets and batch order."""
-        super().__init__()
-        self.batch_size = int(batch_size)
-        self.num_workers = int(num_workers)
-        self.bucket_pool = int(bucket_pool)
-        self.split_settings = dict(split or {})
-        self.seed = int(self.split_settings.get("seed", seed))
-        self.collate = PadCollate(min_length)
-        self.mirror = Path(mirror) if mirror else None
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.limit = limit
-        self.on_error = on_error
+        """``common``: split, mirror, cache_dir, batch_size, limit_per_source, ... (the base's);
+        ``split.val_fraction`` (when a source supplies the test set) or ``split.fractions``."""
+        common.setdefault("on_error", "raise")  # a record without its label stops the run
+        super().__init__(sources=sources, **common)
+        self.collate_fn = PadCollate(min_length)
+        extra = [s.role for s in self.sources if s.role not in ROLES]
+        self.test_parts = list(dict.fromkeys(["test", *extra]))
         self.datasets: dict[str, SequenceDataset] = {}
-        self.test_parts: list[str] = ["test"]
-        self._lineage: dict[str, Any] = {}
 
-    def lineage(self) -> dict[str, Any]:
-        """Data sets with file sha256, split rule and sizes: logged to MLflow by the runner."""
-        return self._lineage
+    # --- the split -------------------------------------------------------------------------------
 
-    def sizes(self) -> dict[str, int]:
-        return {part: len(ds) for part, ds in self.datasets.items()}
+    @property
+    def val_fraction(self) -> float:
+        return float(self.config.split.get("val_fraction", 0.1))
 
-    # --- set-up shared by the tasks -------------------------------------------------------------
+    @property
+    def has_test_source(self) -> bool:
+        return any(s.role == "test" for s in self.sources)
 
-    def _resolve(self) -> dict[str, Path]:
-        """Local paths of ``self.dataset``'s files (mirror or cache, checked against sha256)."""
-        return resolve(self.dataset, mirror=self.mirror, cache_dir=self.cache_dir)
+    @property
+    def split_fractions(self) -> tuple[float, ...]:
+        """(train, val) of the pool when a source supplies the test set, else (train, val, test)."""
+        if self.has_test_source and "fractions" not in self.config.split:
+            return (1 - self.val_fraction, self.val_fraction)
+        return self.config.fractions
 
-    def _subsample(self, items: Sequence[T]) -> list[T]:
-        """The configured ``limit`` (tiny runs) as a seeded random subset."""
-        return subsample(items, self.limit, self.seed)
+    @property
+    def split_kind(self) -> str:  # type: ignore[override]
+        s = self.similarity
+        return f"similarity_{s['measure']}{s['k']}_{s['threshold']}" if s else "sequence_grouped"
 
-    def _split_by_similarity(
+    @property
+    def split_name(self) -> str:
+        """E.g. ``similarity_containment5_0.1_train90_val10_seed42+official_test``."""
+        if self.cv is not None:
+            return super().split_name
+        fractions = self.split_fractions
+        if len(fractions) == 2:
+            val = round(fractions[1] * 100)
+            parts = f"train{100 - val}_val{val}"
+        else:
+            parts = "_".join(str(round(f * 100)) for f in fractions)
+        tests = [s for s in self.sources if s.role == "test"]
+        suffix = ""
+        if tests:
+            suffix = "+official_test" if all(s.dataset for s in tests) else "+given_test"
+        return f"{self.split_kind}_{parts}_seed{self.split_seed}{suffix}"
+
+    def split_labels(
+        self, groups: Sequence[Any], fractions: Sequence[float], seed: int
+    ) -> np.ndarray:
+        """Groups (similarity clusters or sequences) to train/val(/test) by their key."""
+        return grouped_split(groups, fractions, seed=seed, names=SPLIT_NAMES[: len(fractions)])
+
+    # --- set-up shared by the tasks ------------------------------------------------------------
+
+    def read_source(
         self,
-        records: list[SequenceRecord],
-        fractions: Sequence[float],
-        names: Sequence[str] = SPLIT_NAMES,
-    ) -> tuple[dict[str, list[SequenceRecord]], SimilaritySplit]:
-        """Whole similarity clusters (``self.similarity``'s rule) per part, and the split."""
-        split = similarity_split(
-            [r.sequence for r in records], fractions, seed=self.seed, names=names, **self.similarity
-        )
-        return partition(records, split.labels, names), split
+        opened: OpenedSource,
+        label: LabelParser | None = None,
+        alphabet: str | None = None,
+    ) -> list[SequenceRecord]:
+        """A source's records: labels from FASTA headers (``label``), or the source's own
+        ``label:`` option for all its records (e.g. rbppred's positives and negatives)."""
+        constant = opened.spec.option("label")
+        options: dict[str, Any] = {"alphabet": alphabet}
+        if opened.format.name == "fasta":
+            options["label"] = label if constant is None else None
+        records = list(opened.records(self.on_error, **options))
+        if constant is not None:
+            for record in records:
+                record.label = constant
+        return records
+
+    def subsample(self, items: Sequence[T]) -> list[T]:
+        """``limit_per_source`` (tiny runs) as a seeded random subset."""
+        return subsample(items, self.limit_per_source, self.split_seed)
+
+    def assign(
+        self, records: list[SequenceRecord], source_index: Sequence[int]
+    ) -> tuple[dict[str, list[SequenceRecord]], SimilaritySplit | None]:
+        """Records per part: the pooled sources split by similarity cluster (or identical
+        sequence), every record of a source with a role in that part; the similarity split."""
+        roles = [self.sources[i].role for i in source_index]
+        pooled = [i for i, role in enumerate(roles) if role == "split"]
+        groups = [f"{role}#{i}" for i, role in enumerate(roles)]  # a role keeps every record
+        sequences = [records[i].sequence for i in pooled]
+        clusters = None
+        if self.similarity:
+            clusters, keys = cluster_keys(sequences, **self.similarity)
+        else:
+            keys = sequences
+        for i, key in zip(pooled, keys, strict=True):
+            groups[i] = key
+        labels = self.assign_parts(groups, source_index)
+        names = [*SPLIT_NAMES, *self.test_parts]
+        parts = partition(records, labels, list(dict.fromkeys(names)))
+        split = None
+        if clusters is not None:
+            s = self.similarity
+            pool_labels = np.asarray([labels[i] for i in pooled])
+            split = SimilaritySplit(pool_labels, clusters, s["threshold"], s["k"], s["measure"])
+        return {k: v for k, v in parts.items() if v or k in SPLIT_NAMES}, split
 
     def _targets(self, records: list[SequenceRecord]) -> dict[str, np.ndarray]:
         """Target arrays of ``records``; default: a binary ``label`` (0/1) as float32."""
@@ -139,42 +182,11 @@ class SequenceDataModule(pl.LightningDataModule):
             self._targets(records),
         )
 
-    def _set_datasets(self, parts: dict[str, list[SequenceRecord]]) -> None:
+    def set_datasets(self, parts: dict[str, list[SequenceRecord]]) -> None:
+        """The parts as datasets; their sizes and the encoding into the lineage."""
         self.datasets = {part: self._dataset(records) for part, records in parts.items()}
+        self._lineage.n_samples = self.sizes()
+        self._lineage.extras["encoding"] = self.encoder.to_dict()
 
-    def _catalogue_lineage(self, split_rule: str, **extra: Any) -> dict[str, Any]:
-        """The lineage of a split of ``self.dataset``: files, split, sizes, ``extra``, encoding."""
-        return {
-            "name": self.dataset,
-            "datasets": catalogue_checksums(self.dataset),
-            "split": self.split_name,
-            "split_rule": split_rule,
-            "seed": self.seed,
-            "n_samples": self.sizes(),
-            **extra,
-            "encoding": self.encoder.to_dict(),
-        }
-
-    # --- loaders ----------------------------------------------------------------------------------
-
-    def loader(self, dataset: SequenceDataset, shuffle: bool = False) -> DataLoader:
-        """Batches of similar length (little padding) for any dataset, also at prediction."""
-        sampler = LengthBucketBatchSampler(
-            dataset.lengths, self.batch_size, shuffle=shuffle, pool=self.bucket_pool, seed=self.seed
-        )
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=self.collate,
-            num_workers=self.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader(self.datasets["train"], shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader(self.datasets["val"])
-
-    def test_dataloader(self) -> DataLoader | list[DataLoader]:
-        loaders = [self.loader(self.datasets[part]) for part in self.test_parts]
-        return loaders[0] if len(loaders) == 1 else loaders
+    def sizes(self) -> dict[str, int]:
+        return {part: len(ds) for part, ds in self.datasets.items()}

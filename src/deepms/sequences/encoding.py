@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from deepms.sequences.alphabets import get_alphabet
+from deepms.chem.alphabets import get_alphabet
 from deepms.sequences.properties import DEFAULT_PROPERTIES, property_matrix
 
 CROP_MODES = ("start", "end", "center", "ends")

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from deepms.registry.predictor import BatchPredictor, json_safe, load_checkpoint
+from deepms.io.fasta import read_fasta
+from deepms.io.formats import FASTA_SUFFIXES
+from deepms.registry.predictor import BatchPredictor, json_safe
 from deepms.sequences.encoding import SequenceEncoder, pad_batch
-
-FASTA_SUFFIXES = (".fasta", ".fa", ".faa", ".fna", ".fasta.gz", ".fa.gz", ".faa.gz", ".fna.gz")
 
 
 def _is_fasta(path: str | os.PathLike[str]) -> bool:
@@ -48,14 +48,6 @@ class SequencePredictor(BatchPredictor):
         self.encoder = SequenceEncoder.from_dict(dict(model.hparams.encoder))
         self.batch_size, self.precision = int(batch_size), "32"
         self.configure(precision=precision)
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> SequencePredictor:
-        import importlib
-
-        module, _, name = cls.model_class.rpartition(".")
-        model_type = getattr(importlib.import_module(module), name)
-        return cls(load_checkpoint(model_type, path), **options)
 
     def describe(self) -> dict[str, Any]:
         hparams = {k: v for k, v in dict(self.model.hparams).items() if k != "optimizer"}
@@ -132,8 +124,6 @@ class SequencePredictor(BatchPredictor):
     def _fasta_chunks(
         self, path: str | os.PathLike[str], chunk_size: int
     ) -> Iterator[pd.DataFrame]:
-        from deepms.io.fasta import read_fasta
-
         rows: list[tuple[str, str]] = []
         for record in read_fasta(path, alphabet=self.encoder.alphabet):
             rows.append((record.identifier, record.sequence))

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepms.sequences.alphabets import PROTEIN
+from deepms.chem.alphabets import PROTEIN
 
 _ORDER = PROTEIN.letters  # ACDEFGHIKLMNPQRSTVWY
 

@@ -152,10 +152,19 @@ def similarity_split(
     A cluster is keyed by its lexicographically smallest member sequence, so its split depends on
     content, not on file order. Fractions hold in expectation over clusters.
     """
+    clusters, keys = cluster_keys(sequences, threshold, k, measure)
+    labels = grouped_split(keys, fractions, seed=seed, names=names)
+    return SimilaritySplit(labels, clusters, threshold, k, measure)
+
+
+def cluster_keys(
+    sequences: Sequence[str], threshold: float, k: int = 3, measure: str = "jaccard"
+) -> tuple[np.ndarray, list[str]]:
+    """Cluster id per sequence and its key, the cluster's lexicographically smallest member: a
+    split group that depends on content, not on file order (the groups of a similarity split)."""
     clusters = similarity_clusters(sequences, threshold, k, measure)
     key: dict[int, str] = {}
     for cluster, sequence in zip(clusters.tolist(), sequences, strict=True):
         if cluster not in key or sequence < key[cluster]:
             key[cluster] = sequence
-    labels = grouped_split([key[c] for c in clusters.tolist()], fractions, seed=seed, names=names)
-    return SimilaritySplit(labels, clusters, threshold, k, measure)
+    return clusters, [key[c] for c in clusters.tolist()]

@@ -9,23 +9,27 @@
 
 Validation is a grouped (by sequence) share of the training file; a shuffled background always
 stays in the split of the positive it came from.
+
+``data.experiment`` picks the experiment; its files become the run's ``data.sources`` (training
+file to split, test file ``role: test``) unless sources are given, e.g. a lab's own ``.seq`` table
+or labelled FASTA by path; the experiment still says alphabet and whether to shuffle backgrounds.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-from deepms.datasets.registry import get_dataset, resolve_file
-from deepms.datasets.splits import grouped_split
-from deepms.io.fasta import SequenceRecord, clip_label, read_fasta, read_seq_table
+from deepms.datasets.registry import get_dataset
+from deepms.io.fasta import SequenceRecord, clip_label
 from deepms.sequences import SequenceEncoder, dinucleotide_shuffle
-from deepms.sequences.datamodule import SequenceDataModule, partition
+from deepms.sequences.datamodule import SequenceDataModule
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,12 @@ class Experiment:
     test: str
     alphabet: str  # dna | rna
     shuffle_negatives: bool  # ENCODE: backgrounds made by dinucleotide shuffling
+
+    def sources(self) -> list[dict[str, Any]]:
+        """The experiment as ``data.sources``: the training file split, the test file whole."""
+        fmt = "fasta" if self.train.endswith(".fa.gz") else "deepbind_seq"
+        train = {"dataset": self.dataset, "files": [self.train], "format": fmt}
+        return [train, {**train, "files": [self.test], "role": "test"}]
 
 
 @cache
@@ -84,61 +94,49 @@ def shuffled_negatives(
 
 
 class DeepBindDataModule(SequenceDataModule):
-    """Reads one experiment, makes backgrounds where needed, splits train/val by sequence."""
+    """Reads one experiment's sources, makes backgrounds where needed, splits by sequence."""
 
     def __init__(
-        self, experiment: str = "encode_GABPA", negatives_per_positive: int = 1, **common: Any
+        self,
+        experiment: str = "encode_GABPA",
+        negatives_per_positive: int = 1,
+        sources: Sequence[Mapping[str, Any]] = (),
+        **common: Any,
     ) -> None:
-        """``common``: split, mirror, cache_dir, limit, ... (see :class:`SequenceDataModule`)."""
-        super().__init__(**common)
+        """``sources``: default the experiment's files; ``common``: split, mirror, cache_dir,
+        limit_per_source, ... (the base's)."""
         self.experiment = get_experiment(experiment)
+        self.from_experiment = not sources
+        super().__init__(sources=sources or self.experiment.sources(), **common)
         self.negatives_per_positive = int(negatives_per_positive)
-        self.val_fraction = float(self.split_settings.get("val_fraction", 0.1))
         self.encoder = SequenceEncoder(self.experiment.alphabet, "onehot")
-
-    @property
-    def split_name(self) -> str:
-        val = round(self.val_fraction * 100)
-        return f"sequence_grouped_train{100 - val}_val{val}_seed{self.seed}+official_test"
-
-    def _read(self, path: str) -> list[SequenceRecord]:
-        datafile = next(f for f in get_dataset(self.experiment.dataset).files if f.path == path)
-        local = resolve_file(datafile, mirror=self.mirror, cache_dir=self.cache_dir)
-        self._lineage["datasets"].setdefault(self.experiment.dataset, {})[path] = datafile.sha256
-        if path.endswith(".seq.gz"):
-            return list(read_seq_table(local, self.experiment.alphabet, self.on_error))
-        return list(read_fasta(local, clip_label, self.experiment.alphabet, self.on_error))
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         exp = self.experiment
-        self._lineage = {"name": exp.name, "datasets": {}, "split": self.split_name}
-        train = self._subsample(self._read(exp.train))
-        test = self._subsample(self._read(exp.test))
-        groups = grouped_split(
-            [r.sequence for r in train],
-            (1 - self.val_fraction, self.val_fraction),
-            seed=self.seed,
-            names=("train", "val"),
-        )
-        parts = partition(train, groups, ("train", "val"))
+        name = exp.name if self.from_experiment else "+".join(dict.fromkeys(self.source_names))
+        lineage = self.start_lineage(name)
+        records: list[SequenceRecord] = []
+        source_index: list[int] = []
+        for index, opened in self.open_sources():
+            read = self.subsample(self.read_source(opened, clip_label, exp.alphabet))
+            records += read
+            source_index += [index] * len(read)
+        parts, _ = self.assign(records, source_index)
         if exp.shuffle_negatives:
             for offset, part in enumerate(("train", "val")):
                 positives = [r for r in parts[part] if r.label == 1]
-                seed = self.seed * 2 + offset
+                seed = self.split_seed * 2 + offset
                 parts[part] += shuffled_negatives(positives, self.negatives_per_positive, seed)
-        parts["test"] = test
-        self._set_datasets(parts)
+        self.set_datasets(parts)
         counts = {
             k: {"positive": int(sum(r.label for r in v)), "all": len(v)} for k, v in parts.items()
         }
-        self._lineage.update(
-            seed=self.seed,
+        lineage.extras.update(
             experiment=exp.name,
             alphabet=exp.alphabet,
             negatives="dinucleotide-shuffled positives" if exp.shuffle_negatives else "from file",
-            n_samples=self.sizes(),
             n_positive={k: v["positive"] for k, v in counts.items()},
         )
         log.info("deepbind %s: %s", exp.name, counts)

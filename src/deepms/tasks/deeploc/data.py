@@ -3,7 +3,8 @@
 The mirror holds the official test set (2768), the validation split Stärk et al. cut from the
 DeepLoc training set (1678) and setHARD (490); DeepLoc's own training split is absent. So the
 1678 are split into train/val by sequence similarity (clusters never straddle the split; rule and
-threshold in the config), the official test set is the test set, setHARD a second test set. How many
+threshold in the config), the official test set is the test set (a source with ``role: test``),
+setHARD a second test set (``role: hard``, metrics ``test_hard_*``). How many
 official-test sequences have a train neighbour at or above the threshold is counted in the lineage:
 DeepLoc partitioned its data by homology, but the subset we train on was cut by others.
 
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from deepms.io.fasta import SequenceRecord, read_fasta
+from deepms.io.fasta import SequenceRecord
 from deepms.sequences import SequenceEncoder, max_similarity
 from deepms.sequences.datamodule import SIMILARITY, SequenceDataModule
 
@@ -40,6 +41,26 @@ LOCATIONS = (
     "Peroxisome",
 )
 MEMBRANE = {"M": 1, "S": 0, "U": -1}
+#: the catalogued sources (``conf/data/deeploc.yaml`` spells the same)
+DEFAULT_SOURCES = (
+    {
+        "dataset": "deeploc_deeploc1",
+        "files": ["deeploc/deeploc1_val_set_LA.fasta"],
+        "format": "fasta",
+    },
+    {
+        "dataset": "deeploc_deeploc1",
+        "files": ["deeploc/deeploc1_test_set.fasta"],
+        "format": "fasta",
+        "role": "test",
+    },
+    {
+        "dataset": "deeploc_deeploc1",
+        "files": ["deeploc/setHARD.fasta"],
+        "format": "fasta",
+        "role": "hard",
+    },
+)
 
 
 def deeploc_label(description: str) -> tuple[str, int]:
@@ -54,14 +75,11 @@ def deeploc_label(description: str) -> tuple[str, int]:
 
 
 class DeepLocDataModule(SequenceDataModule):
-    """Reads the three FASTA files, splits the training pool by similarity, serves batches."""
+    """Reads DeepLoc-style FASTA sources, splits the pool by similarity, serves batches."""
 
     def __init__(
         self,
-        dataset: str = "deeploc_deeploc1",
-        train_files: tuple[str, ...] = ("deeploc/deeploc1_val_set_LA.fasta",),
-        test_file: str = "deeploc/deeploc1_test_set.fasta",
-        hard_file: str | None = "deeploc/setHARD.fasta",
+        sources: Sequence[Mapping[str, Any]] = (),
         encoding: str = "onehot",
         max_length: int = 1000,
         crop: str = "ends",
@@ -69,34 +87,21 @@ class DeepLocDataModule(SequenceDataModule):
         batch_size: int = 32,
         **common: Any,
     ) -> None:
-        """``common``: split, mirror, cache_dir, limit, ... (see :class:`SequenceDataModule`)."""
-        super().__init__(batch_size, **common)
-        self.dataset = dataset
-        self.train_files = list(train_files)
-        self.test_file = test_file
-        self.hard_file = hard_file
+        """``sources``: FASTA with DeepLoc headers (default: the catalogue's three files);
+        ``common``: split, mirror, cache_dir, limit_per_source, ... (the base's)."""
+        super().__init__(sources=sources or DEFAULT_SOURCES, batch_size=batch_size, **common)
         self.encoder = SequenceEncoder("protein", encoding, max_length, crop)
-        self.val_fraction = float(self.split_settings.get("val_fraction", 0.1))
         self.similarity = {**SIMILARITY, **(similarity or {})}
-        self.test_parts = ["test", "hard"] if hard_file else ["test"]
 
-    @property
-    def split_name(self) -> str:
-        s = self.similarity
-        val = round(self.val_fraction * 100)
-        return (
-            f"similarity_{s['measure']}{s['k']}_{s['threshold']}_train{100 - val}_val{val}"
-            f"_seed{self.seed}+official_test"
-        )
-
-    def _read(self, files: dict[str, Path], name: str, dropped: Counter) -> list[SequenceRecord]:
+    def _read(self, opened: Any, dropped: Counter) -> list[SequenceRecord]:
         records = []
-        for record in read_fasta(files[name], deeploc_label, "protein", self.on_error):
+        for record in self.read_source(opened, deeploc_label, "protein"):
             if record.label[0] not in LOCATIONS:
-                dropped[f"{name}: location {record.label[0]!r} not one of the 10 classes"] += 1
+                where = ", ".join(opened.checksums)  # catalogue paths, or the given path
+                dropped[f"{where}: location {record.label[0]!r} not one of the 10 classes"] += 1
                 continue
             records.append(record)
-        return self._subsample(records)
+        return self.subsample(records)
 
     def _targets(self, records: list[SequenceRecord]) -> dict[str, np.ndarray]:
         return {
@@ -107,32 +112,33 @@ class DeepLocDataModule(SequenceDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        files = self._resolve()
+        lineage = self.start_lineage("+".join(dict.fromkeys(self.source_names)))
         dropped: Counter = Counter()
-        pool = [r for name in self.train_files for r in self._read(files, name, dropped)]
-        test = self._read(files, self.test_file, dropped)
-        hard = self._read(files, self.hard_file, dropped) if self.hard_file else []
+        records: list[SequenceRecord] = []
+        source_index: list[int] = []
+        for index, opened in self.open_sources():
+            read = self._read(opened, dropped)
+            records += read
+            source_index += [index] * len(read)
         for reason, count in dropped.items():
             log.warning("deeploc: dropped %d records (%s)", count, reason)
+        parts, split = self.assign(records, source_index)
+        self.set_datasets(parts)
         sim = self.similarity
-        fractions = (1 - self.val_fraction, self.val_fraction)
-        parts, split = self._split_by_similarity(pool, fractions, names=("train", "val"))
-        parts.update(test=test, hard=hard)
-        self._set_datasets({k: v for k, v in parts.items() if k != "hard" or hard})
         train_seqs = [r.sequence for r in parts["train"]]
         neighbours = {}
         for part in self.test_parts:
             best = max_similarity(
-                [r.sequence for r in parts[part]], train_seqs, sim["k"], sim["measure"]
+                [r.sequence for r in parts.get(part, [])], train_seqs, sim["k"], sim["measure"]
             )
             neighbours[part] = int((best >= sim["threshold"]).sum())
-        self._lineage = self._catalogue_lineage(
-            split.summary(), test_with_train_neighbour=neighbours, dropped=dict(dropped)
-        )
+        lineage.count_dropped(dropped)
+        summary = split.summary() if split is not None else {}
+        lineage.extras.update(split_rule=summary, test_with_train_neighbour=neighbours)
         log.info(
             "deeploc data: %s; %s; test sequences with a train neighbour >= %s: %s",
             self.sizes(),
-            split.summary(),
+            summary,
             sim["threshold"],
             neighbours,
         )
@@ -143,6 +149,6 @@ class DeepLocDataModule(SequenceDataModule):
         return {
             "encoder": self.encoder.to_dict(),
             "classes": list(LOCATIONS),
-            "test_names": list(self.test_parts),
+            "test_names": [part for part in self.test_parts if part in self.datasets],
             "class_counts": np.bincount(train, minlength=len(LOCATIONS)).tolist(),
         }

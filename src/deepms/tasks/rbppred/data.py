@@ -1,6 +1,7 @@
 """Deep-RBPPred data: RNA-binding proteins (label 1) versus non-binding PDB chains (label 0).
 
-RBPPred's training set (2780 RBPs, 7093 non-RBPs), which Deep-RBPPred reused. Deep-RBPPred's
+RBPPred's training set (2780 RBPs, 7093 non-RBPs), which Deep-RBPPred reused: two FASTA
+sources whose ``label:`` option (1 or 0) labels every record. Deep-RBPPred's
 three independent test sets are not in the mirror, so the set is split 80/10/10 by sequence
 similarity: proteins sharing at least the configured share of k-mers are clustered (single
 linkage) and whole clusters go to one split, so no train/test pair reaches the threshold.
@@ -13,59 +14,69 @@ longer (median 438 vs 223 residues), so length alone is informative on this set.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deepms.io.fasta import SequenceRecord, read_fasta
+from deepms.io.fasta import SequenceRecord
 from deepms.sequences import SequenceEncoder
 from deepms.sequences.datamodule import SIMILARITY, SequenceDataModule
 
 log = logging.getLogger(__name__)
 
+#: the catalogued sources (``conf/data/rbppred.yaml`` spells the same)
+DEFAULT_SOURCES = (
+    {
+        "dataset": "nucleic_binding_rbppred",
+        "files": ["nucleic_binding/rbppred_RBP2780.fasta"],
+        "format": "fasta",
+        "label": 1,
+    },
+    {
+        "dataset": "nucleic_binding_rbppred",
+        "files": ["nucleic_binding/rbppred_nonRBP7093.fasta"],
+        "format": "fasta",
+        "label": 0,
+    },
+)
+
 
 class RBPPredDataModule(SequenceDataModule):
-    """Reads positives and negatives, splits by similarity, serves property-encoded batches."""
+    """Reads labelled protein sources, splits by similarity, serves property-encoded batches."""
 
     def __init__(
         self,
-        dataset: str = "nucleic_binding_rbppred",
-        positives: str = "nucleic_binding/rbppred_RBP2780.fasta",
-        negatives: str = "nucleic_binding/rbppred_nonRBP7093.fasta",
+        sources: Sequence[Mapping[str, Any]] = (),
         encoding: str = "properties",
         max_length: int = 1000,
         crop: str = "start",
         similarity: dict[str, Any] | None = None,
         **common: Any,
     ) -> None:
-        """``common``: split, mirror, cache_dir, limit, ... (see :class:`SequenceDataModule`)."""
-        super().__init__(**common)
-        self.dataset = dataset
-        self.files = {1: positives, 0: negatives}
+        """``sources``: FASTA with a ``label: 1|0`` option each (default: the catalogue's);
+        ``common``: split, mirror, cache_dir, limit_per_source, ... (the base's)."""
+        super().__init__(sources=sources or DEFAULT_SOURCES, **common)
+        for spec in self.sources:
+            if spec.option("label") not in (0, 1):
+                raise ValueError(f"rbppred source {spec.describe()}: give label: 1 or label: 0")
         self.encoder = SequenceEncoder("protein", encoding, max_length, crop)
-        fractions = self.split_settings.get("fractions", (0.8, 0.1, 0.1))
-        self.fractions = tuple(float(f) for f in fractions)
         self.similarity = {**SIMILARITY, **(similarity or {})}
-
-    @property
-    def split_name(self) -> str:
-        s = self.similarity
-        parts = "_".join(str(round(f * 100)) for f in self.fractions)
-        return f"similarity_{s['measure']}{s['k']}_{s['threshold']}_{parts}_seed{self.seed}"
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        files = self._resolve()
+        lineage = self.start_lineage("+".join(dict.fromkeys(self.source_names)))
         records: list[SequenceRecord] = []
-        for label, name in self.files.items():
-            read = list(read_fasta(files[name], alphabet="protein", on_error=self.on_error))
-            for record in self._subsample(read):
-                record.label = label
-                records.append(record)
-        parts, split = self._split_by_similarity(records, self.fractions)
-        self._set_datasets(parts)
+        source_index: list[int] = []
+        for index, opened in self.open_sources():
+            read = self.subsample(self.read_source(opened, alphabet="protein"))
+            records += read
+            source_index += [index] * len(read)
+        parts, split = self.assign(records, source_index)
+        self.set_datasets(parts)
         positives = {k: int(v.targets["label"].sum()) for k, v in self.datasets.items()}
-        self._lineage = self._catalogue_lineage(split.summary(), n_positive=positives)
-        log.info("rbppred data: %s, positives %s; %s", self.sizes(), positives, split.summary())
+        summary = split.summary() if split is not None else {}
+        lineage.extras.update(split_rule=summary, n_positive=positives)
+        log.info("rbppred data: %s, positives %s; %s", self.sizes(), positives, summary)
 
     def model_kwargs(self) -> dict[str, Any]:
         """The encoder, and the training share of positives (for a class-balanced loss)."""
