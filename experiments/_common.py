@@ -11,11 +11,39 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose_run(
+    overrides: Sequence[str],
+    study: str | None = None,
+    run_name: str | None = None,
+    output_dir: Path | str | None = None,
+    sources: Sequence[Mapping[str, Any]] | None = None,
+) -> Any:
+    """A study run's config: ``conf/`` with the study's overrides, tagged ``study`` in MLflow.
+
+    ``sources`` replaces ``data.sources`` (a list of dicts is clearer set here than as an
+    override). The result goes to :func:`deepms.training.runner.run`, whose ``RunResult``
+    carries the run's datamodule and model: studies use those, never rebuild or reload them.
+    """
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf, open_dict
+
+    os.environ.setdefault("DEEPMS_ROOT", str(ROOT))
+    extra = [f"run_name={run_name}"] if run_name else []
+    extra += [f"+tags.study={study}"] if study else []
+    extra += [f"paths.output_dir={output_dir}"] if output_dir else []
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, *extra, f"paths.root_dir={ROOT}"])
+    if sources is not None:
+        with open_dict(cfg):
+            cfg.data.sources = OmegaConf.create([dict(s) for s in sources])
+    return cfg
 
 
 def provenance(root: Path = ROOT) -> dict[str, Any]:

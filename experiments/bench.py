@@ -38,7 +38,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # _common, bench_report, baselines
 
-from _common import ROOT, provenance  # noqa: E402
+from _common import ROOT, compose_run, provenance  # noqa: E402
 from bench_report import study_markdown, summarise, summarise_script, update_readme  # noqa: E402
 
 
@@ -107,31 +107,27 @@ def time_inference(model: Any, datamodule: Any, method: str) -> dict[str, float]
 def run_one(folder: Path, seed: int, outputs: Path, threads: int) -> dict[str, Any]:
     """Train and test one seed of a study in this process; return its figures."""
     import torch
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import get_class, instantiate
 
     from deepms.training.runner import run, sample_counts
 
     spec = load_study(folder)
-    os.environ.setdefault("DEEPMS_ROOT", str(ROOT))
     overrides = [
         f"task={spec['task']}",
         *spec.get("overrides", []),
         f"seed={seed}",
         f"threads={threads}",
-        f"run_name={spec['name']}-s{seed}",
-        f"+tags.study={spec['name']}",
-        f"paths.root_dir={ROOT}",
-        f"paths.output_dir={outputs / spec['name'] / f's{seed}'}",
     ]
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_run(
+        overrides,
+        study=spec["name"],
+        run_name=f"{spec['name']}-s{seed}",
+        output_dir=outputs / spec["name"] / f"s{seed}",
+    )
     load_start = os.getloadavg()
     result = run(cfg)
-    datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
-    datamodule.setup("fit")  # same config and seed: the run's split
+    # the run's own datamodule (its split) and model (the best checkpoint's weights, tested)
+    datamodule, model = result.datamodule, result.model
     checkpoint = Path(result.best_checkpoint)
-    model = get_class(cfg.model._target_).load_from_checkpoint(checkpoint, map_location="cpu")
     inference = time_inference(model, datamodule, spec.get("inference_method", "predict_step"))
     baselines = run_baselines(spec, datamodule)
     counts = sample_counts(result.lineage)
@@ -145,16 +141,16 @@ def run_one(folder: Path, seed: int, outputs: Path, threads: int) -> dict[str, A
         "inference_samples_per_s": inference["samples_per_s"],
         **inference,
         "fit_seconds": result.fit_seconds,
-        "epochs": result.train_samples_seen // max(int((counts or {}).get("train", 1)), 1),
+        "epochs": result.train_samples_seen // max(int(counts.get("train", 1)), 1),
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "checkpoint_mb": checkpoint.stat().st_size / 2**20,
         "params": sum(p.numel() for p in model.parameters()),
         "torch_threads": torch.get_num_threads(),
         "load_average": {"start": load_start, "end": os.getloadavg()},
-        "data": result.lineage.get("name"),
-        "split": result.lineage.get("split"),
+        "data": result.lineage.name,
+        "split": result.lineage.split,
         "n_samples": counts,
-        "datasets": result.lineage.get("datasets"),
+        "datasets": result.lineage.datasets,
         "baselines": baselines,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -81,6 +82,10 @@ def test_tiny_run_is_tracked_in_mlflow(compose_config, tmp_path) -> None:
     lineage = client.download_artifacts(run_info.info.run_id, "data/lineage.json", str(tmp_path))
     text = Path(lineage).read_text()
     assert "a02b2cc74bfac83324cfae3d9e152defc963ecb5c7fd873c62a53f9088f1112b" in text  # MGF sha256
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    inputs = run_info.inputs.dataset_inputs  # one MLflow dataset per source, sha256 as digest
+    assert inputs and all(len(d.dataset.digest) == 36 for d in inputs)
+    assert {d.dataset.name for d in inputs} == set(json.loads(text)["datasets"])
 
 
 @pytest.mark.slow

@@ -204,3 +204,27 @@ def test_sampler_and_pruner_choices() -> None:
         assert isinstance(make_pruner({"type": kind, kind: options}), cls)
     with pytest.raises(ValueError, match="pruner"):
         make_pruner({"type": "asha"})
+
+
+def test_pruning_reports_a_cross_validated_fold_at_its_own_steps() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from deepms.sweep.pruning import ACTIVE_TRIALS, OptunaPruning
+
+    study = optuna.create_study(pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    ACTIVE_TRIALS[trial.number] = trial
+    try:
+        callback = OptunaPruning(trial.number, "val_mae", step_offset=40)
+        trainer = SimpleNamespace(
+            sanity_checking=False,
+            world_size=1,
+            current_epoch=3,
+            callback_metrics={"val_mae": torch.tensor(1.5)},
+        )
+        callback.on_validation_end(trainer, None)
+    finally:
+        ACTIVE_TRIALS.pop(trial.number)
+    assert study.trials[0].intermediate_values == {43: 1.5}  # fold 1 of 40-epoch folds, epoch 3

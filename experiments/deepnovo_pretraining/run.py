@@ -33,22 +33,13 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))  # experiments/: _common
+
+from _common import ROOT, compose_run  # noqa: E402
+
 STUDY = HERE.name
 METRICS = ("aa_precision", "aa_recall", "peptide_recall", "pc_auc")
-
-
-def _compose(overrides: list[str], sources: list[dict[str, Any]] | None = None) -> Any:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf, open_dict
-
-    os.environ.setdefault("DEEPMS_ROOT", str(ROOT))
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[f"paths.root_dir={ROOT}", *overrides])
-    if sources is not None:  # a list of dicts is clearer set here than as a Hydra override
-        with open_dict(cfg):
-            cfg.data.sources = OmegaConf.create(sources)
-    return cfg
+OUTPUTS = ROOT / "outputs" / "bench" / STUDY
 
 
 def ensure_pdeep(source: str | None, spec: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -63,15 +54,11 @@ def ensure_pdeep(source: str | None, spec: dict[str, Any], seed: int) -> dict[st
             return {"source": source, "checkpoint": str(path), "trained_here": False}
         except DeepMSError as missing:
             print(f"{STUDY}: {missing}; training pdeep first", flush=True)
-    cfg = _compose(
-        [
-            "task=pdeep",
-            f"seed={seed}",
-            *spec.get("pdeep_overrides", []),
-            f"run_name={STUDY}-pdeep-s{seed}",
-            f"+tags.study={STUDY}",
-            f"paths.output_dir={ROOT / 'outputs' / 'bench' / STUDY / 'pdeep'}",
-        ]
+    cfg = compose_run(
+        ["task=pdeep", f"seed={seed}", *spec.get("pdeep_overrides", [])],
+        study=STUDY,
+        run_name=f"{STUDY}-pdeep-s{seed}",
+        output_dir=OUTPUTS / "pdeep",
     )
     result = run(cfg)
     metrics = {k: v for k, v in result.metrics.items() if k.startswith("test_")}
@@ -94,21 +81,17 @@ def make_synthetic(pdeep: str, spec: dict[str, Any], n_spectra: int, seed: int) 
     return {"path": str(path), "seconds": time.perf_counter() - start, **meta}
 
 
-def overlap(synthetic_path: str, spec: dict[str, Any], seed: int) -> dict[str, int]:
+def overlap(synthetic_path: str, datamodule: Any) -> dict[str, int]:
     """Real val/test peptides (stripped, I = L) that are also synthetic ones: what pretraining
-    saw of the real held-out peptides (the split itself cannot remove them: other runs)."""
+    saw of the real held-out peptides (the split itself cannot remove them: other runs).
+    ``datamodule`` is a real arm's own (set up, the seed's real split)."""
     import re
-
-    from hydra.utils import instantiate
 
     from deepms.tasks.deepnovo.data import peptide_group
 
     text = Path(synthetic_path).read_text().splitlines()
     labels = (re.sub(r"\[[^\]]*\]-?", "", x[4:]) for x in text if x.startswith("SEQ="))
     synthetic = {x.replace("I", "L") for x in labels}
-    cfg = _compose(["task=deepnovo", f"seed={seed}", *spec.get("common_overrides", [])])
-    datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
-    datamodule.setup("fit")
     out = {}
     for part in ("val", "test"):
         peptides = {peptide_group(s.peptide) for s in datamodule.datasets[part].samples}
@@ -123,36 +106,33 @@ def run_arm(
     spec: dict[str, Any],
     seed: int,
     sources: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Any]:
+    """One arm's figures, and its RunResult (datamodule and model as the run left them)."""
     from deepms.training.runner import run
 
-    cfg = _compose(
-        [
-            "task=deepnovo",
-            f"seed={seed}",
-            *spec.get("common_overrides", []),
-            *overrides,
-            f"run_name={STUDY}-{arm}-s{seed}",
-            f"+tags.study={STUDY}",
-            f"paths.output_dir={ROOT / 'outputs' / 'bench' / STUDY / f'{arm}-s{seed}'}",
-        ],
-        sources,
+    cfg = compose_run(
+        ["task=deepnovo", f"seed={seed}", *spec.get("common_overrides", []), *overrides],
+        study=STUDY,
+        run_name=f"{STUDY}-{arm}-s{seed}",
+        output_dir=OUTPUTS / f"{arm}-s{seed}",
+        sources=sources,
     )
     start = time.perf_counter()
     result = run(cfg)
-    return {
+    figures = {
         "arm": arm,
         "seed": seed,
-        "n_spectra": result.lineage.get("n_spectra"),
+        "n_spectra": dict(result.lineage.n_samples),
         "n_peptides": result.lineage.get("n_peptides"),
-        "split": result.lineage.get("split"),
-        "datasets": result.lineage.get("datasets"),
+        "split": result.lineage.split,
+        "datasets": result.lineage.datasets,
         "run_id": result.run_id,
         "best_checkpoint": result.best_checkpoint,
         "epochs": cfg.trainer.max_epochs if cfg.get("train", True) else 0,
         "seconds": time.perf_counter() - start,
         "metrics": {k: v for k, v in result.metrics.items() if k.startswith("test_")},
     }
+    return figures, result
 
 
 def _cell(metrics: dict[str, float], key: str) -> str:
@@ -251,22 +231,21 @@ def main(argv: list[str] | None = None) -> int:
     pdeep = ensure_pdeep(args.pdeep, spec, args.seed)
     synthetic = make_synthetic(pdeep["checkpoint"], spec, args.n_spectra, args.seed)
     source = {"path": synthetic["path"], "format": "mgf_seq", "role": "split"}
-    pretrain = run_arm("pretrain", spec["pretrain_overrides"], spec, args.seed, [source])
+    pretrain, _ = run_arm("pretrain", spec["pretrain_overrides"], spec, args.seed, [source])
     weights = f"finetune.from={pretrain['best_checkpoint']}"
     arms = [{**pretrain, "trained_on": "synthetic"}]
     synthetic["overlap_with_real"] = {}
     for seed in args.seeds:  # the real arms: each seed is its own real split and initialisation
-        synthetic["overlap_with_real"][seed] = overlap(synthetic["path"], spec, seed)
+        zero_shot, result = run_arm("pretrained_only", ["train=false", weights], spec, seed)
+        synthetic["overlap_with_real"][seed] = overlap(synthetic["path"], result.datamodule)
+        del result  # one real datamodule in memory at a time
         arms += [
+            {**zero_shot, "trained_on": "synthetic (no fine-tuning)"},
             {
-                **run_arm("pretrained_only", ["train=false", weights], spec, seed),
-                "trained_on": "synthetic (no fine-tuning)",
-            },
-            {
-                **run_arm("finetune", [weights, *spec["real_overrides"]], spec, seed),
+                **run_arm("finetune", [weights, *spec["real_overrides"]], spec, seed)[0],
                 "trained_on": "synthetic, then real",
             },
-            {**run_arm("scratch", spec["real_overrides"], spec, seed), "trained_on": "real"},
+            {**run_arm("scratch", spec["real_overrides"], spec, seed)[0], "trained_on": "real"},
         ]
     commit, dirty = git_commit(ROOT)
     results = {

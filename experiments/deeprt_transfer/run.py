@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,17 +30,16 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/: _common
 
-from _common import ROOT, machine_line, provenance, table, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    ROOT,
+    compose_run,
+    machine_line,
+    provenance,
+    table,
+    write_results,
+)
 
 STUDY = HERE.name
-
-
-def _compose(overrides: list[str]) -> Any:
-    from hydra import compose, initialize_config_dir
-
-    os.environ.setdefault("DEEPMS_ROOT", str(ROOT))
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[f"paths.root_dir={ROOT}", *overrides])
 
 
 def ensure_pretrained(uri: str, spec: dict[str, Any], seed: int) -> tuple[str, dict[str, Any]]:
@@ -56,18 +54,18 @@ def ensure_pretrained(uri: str, spec: dict[str, Any], seed: int) -> tuple[str, d
     except DeepMSError as missing:
         print(f"{STUDY}: {missing}; training the default deeprt model first", flush=True)
     name = uri.removeprefix("models:/").split("@")[0].split("/")[0]
-    cfg = _compose(
+    cfg = compose_run(
         [
             "task=deeprt",
             f"seed={seed}",
             *spec.get("pretrain_overrides", []),
-            f"run_name={STUDY}-pretrain-s{seed}",
-            f"+tags.study={STUDY}",
             "registry.register=true",
             f"registry.name={name}",
             "registry.promote_if=always",
-            f"paths.output_dir={ROOT / 'outputs' / 'bench' / STUDY / 'pretrain'}",
-        ]
+        ],
+        study=STUDY,
+        run_name=f"{STUDY}-pretrain-s{seed}",
+        output_dir=ROOT / "outputs" / "bench" / STUDY / "pretrain",
     )
     result = run(cfg)
     metrics = {k: v for k, v in result.metrics.items() if k.startswith("test_")}
@@ -86,7 +84,7 @@ def run_arm(arm: str, fraction: float, uri: str, spec: dict[str, Any], seed: int
     from deepms.training.runner import run
 
     tag = f"{arm}-f{fraction:g}"
-    cfg = _compose(
+    cfg = compose_run(
         [
             "task=deeprt",
             f"data={spec['target']}",
@@ -94,10 +92,10 @@ def run_arm(arm: str, fraction: float, uri: str, spec: dict[str, Any], seed: int
             f"finetune.fraction={fraction}",
             *[a.format(uri=uri) for a in ARMS[arm]],
             *spec.get("arm_overrides", []),
-            f"run_name={STUDY}-{tag}-s{seed}",
-            f"+tags.study={STUDY}",
-            f"paths.output_dir={ROOT / 'outputs' / 'bench' / STUDY / tag}",
-        ]
+        ],
+        study=STUDY,
+        run_name=f"{STUDY}-{tag}-s{seed}",
+        output_dir=ROOT / "outputs" / "bench" / STUDY / tag,
     )
     start = time.perf_counter()
     result = run(cfg)

@@ -29,7 +29,14 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/: _common, baselines
 
-from _common import ROOT, machine_line, provenance, table, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    ROOT,
+    compose_run,
+    machine_line,
+    provenance,
+    table,
+    write_results,
+)
 
 STUDY = HERE.name
 VENV = ROOT / ".venv-deeplc"
@@ -81,11 +88,8 @@ def run_deeplc(spec: dict[str, Any], calibration, test, threads: int) -> tuple[n
 
 
 def train_deepms(set_name: str, variant: str, spec: dict[str, Any], seed: int):
-    from hydra import compose, initialize_config_dir
-
     from deepms.training.runner import run
 
-    os.environ.setdefault("DEEPMS_ROOT", str(ROOT))
     tag = f"{set_name}-{variant}"
     overrides = [
         "task=deeprt",
@@ -93,20 +97,19 @@ def train_deepms(set_name: str, variant: str, spec: dict[str, Any], seed: int):
         f"seed={seed}",
         *spec.get("train_overrides", []),
         *spec["variants"][variant]["overrides"],
-        f"run_name={STUDY}-{tag}-s{seed}",
-        f"+tags.study={STUDY}",
-        f"paths.root_dir={ROOT}",
-        f"paths.output_dir={ROOT / 'outputs' / 'bench' / STUDY / tag / f's{seed}'}",
     ]
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_run(
+        overrides,
+        study=STUDY,
+        run_name=f"{STUDY}-{tag}-s{seed}",
+        output_dir=ROOT / "outputs" / "bench" / STUDY / tag / f"s{seed}",
+    )
     return run(cfg), cfg
 
 
 def compare(set_name: str, spec: dict[str, Any], seed: int, threads: int) -> dict[str, Any]:
     """Train each deepms variant, then predict the test split with it and with DeepLC."""
     import torch
-    from hydra.utils import instantiate
 
     from deepms.metrics import regression_report
     from deepms.tasks.deeprt.predict import RTPredictor
@@ -115,11 +118,10 @@ def compare(set_name: str, spec: dict[str, Any], seed: int, threads: int) -> dic
     rows, runs, datamodule = {}, {}, None
     for variant, about in spec["variants"].items():
         start = time.perf_counter()
-        result, cfg = train_deepms(set_name, variant, spec, seed)
+        result, _ = train_deepms(set_name, variant, spec, seed)
         train_s = time.perf_counter() - start
         if datamodule is None:  # every variant splits alike: same data config and seed
-            datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
-            datamodule.setup("fit")
+            datamodule = result.datamodule
             test = datamodule.datasets["test"].samples
             observed = np.array([s.rt for s in test])
         predictor = RTPredictor.from_checkpoint(result.best_checkpoint)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deepms.datasets.splits import grouped_split
+from deepms.datasets.splits import group_uniform, grouped_split
 
 SCHEMES = (
     "kfold",
@@ -132,11 +132,16 @@ def fold_labels(
     labels = np.where(test, "test", "train").astype(object)
     rest = np.flatnonzero(~test)
     if cv.val_fraction > 0 and len(rest):
+        seed = cv.seed + 7919 * (cv.fold + 1)
         inner = grouped_split(
             leakage[rest].tolist(),
             (1 - cv.val_fraction, cv.val_fraction),
-            seed=cv.seed + 7919 * (cv.fold + 1),
+            seed=seed,
             names=("train", "val"),
         )
+        if "val" not in inner and len(set(leakage[rest])) > 1:
+            # few groups: the share rounded to none, but checkpointing needs a validation set
+            chosen = max(set(leakage[rest]), key=lambda group: group_uniform(group, seed))
+            inner = np.where(leakage[rest] == chosen, "val", inner)
         labels[rest] = inner
     return labels

@@ -25,9 +25,10 @@ class OptunaPruning(pl.Callback):
     the trial as PRUNED and goes on. Multi-process trainers are not pruned (ranks would diverge).
     """
 
-    def __init__(self, trial_number: int, monitor: str) -> None:
+    def __init__(self, trial_number: int, monitor: str, step_offset: int = 0) -> None:
         self.trial_number = int(trial_number)
         self.monitor = monitor
+        self.step_offset = int(step_offset)  # fold k of a cross-validated trial: its own steps
         self.trial = ACTIVE_TRIALS.get(self.trial_number)
         if self.trial is None:
             log.warning("trial %d is not running in this process: no pruning", self.trial_number)
@@ -42,7 +43,7 @@ class OptunaPruning(pl.Callback):
         if math.isnan(value):
             return
         epoch = int(trainer.current_epoch)
-        self.trial.report(value, step=epoch)
+        self.trial.report(value, step=self.step_offset + epoch)
         if self.trial.should_prune():
             import optuna
 

@@ -19,7 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 from deepms.sweep.budget import Budget
 from deepms.sweep.settings import SweepSettings
 from deepms.sweep.study import redact
-from deepms.tracking.mlflow_setup import LOCAL_SCHEMES, default_tracking_uri
+from deepms.tracking.mlflow_setup import (
+    artifact_location,
+    default_tracking_uri,
+    ensure_experiment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +65,10 @@ class SweepTracker:
         self.parent_id: str | None = None
 
     def _experiment(self, name: str, artifact_root: str | None) -> str:
-        """The task's experiment, created as the trials' logger would create it."""
-        from mlflow.exceptions import MlflowException
-
-        experiment = self.client.get_experiment_by_name(name)
-        if experiment is not None and experiment.lifecycle_stage != "deleted":
-            return experiment.experiment_id
-        location = None
-        if artifact_root and self.tracking_uri.startswith(LOCAL_SCHEMES):
-            location = Path(artifact_root).resolve().as_uri()
-        try:
-            return self.client.create_experiment(name, artifact_location=location)
-        except MlflowException:  # another study's worker created it just now
-            return self.client.get_experiment_by_name(name).experiment_id
+        """The task's experiment (a model-training one), created as the trials' logger would."""
+        return ensure_experiment(
+            self.client, name, artifact_location(self.tracking_uri, artifact_root)
+        )
 
     @classmethod
     def from_config(cls, config: DictConfig) -> SweepTracker | None:

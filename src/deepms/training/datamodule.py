@@ -105,6 +105,8 @@ class TaskDataModule(pl.LightningDataModule):
         )
         self.datasets: dict[str, Any] = {}
         self._lineage = Lineage()
+        #: folds of the ``cv`` scheme on this data, set in ``setup`` (by :meth:`assign_parts`)
+        self.cv_folds: int | None = None
 
     # --- the settings, as attributes (loaders and tasks read these) ---------------------------
 
@@ -238,6 +240,8 @@ class TaskDataModule(pl.LightningDataModule):
                 None if strata is None else np.asarray(strata)[pooled],
                 columns,
             )
+            by = columns.get(self.cv.group_by) if self.cv.group_by else None
+            self.cv_folds = self.n_folds(groups_array[pooled].tolist(), by)
         else:
             by_fractions: dict[tuple[float, ...], list[int]] = {}
             for i in pooled:
