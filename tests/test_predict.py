@@ -190,8 +190,11 @@ def test_cli_predict_from_a_checkpoint(tmp_path: Path, capsys) -> None:
     assert "cannot tell which predictor" in capsys.readouterr().err and not out.exists()
     assert main([*args, "--predictor", PREDICTOR, "--min-intensity", "0.2"]) == 0
     assert "3 inputs, 3 precursors" in capsys.readouterr().out
-    assert main([*args, "--predictor", PREDICTOR, "--beam-size", "5"]) == 2  # a de novo option
-    assert "does not take option(s) beam_size" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):  # a de novo option
+        main([*args, "--predictor", PREDICTOR, "--beam-size", "5"])
+    assert "unrecognized arguments: --beam-size 5 (PDeepPredictor takes" in capsys.readouterr().err
+    with pytest.raises(ModelLoadError, match=r"does not take option\(s\) beam_size"):
+        load_predictor(str(ckpt), predictor=PREDICTOR, beam_size=5)
     expected = PDeepPredictor.from_checkpoint(ckpt, min_intensity=0.2).predict(INPUT)
     got = pd.read_csv(out, sep="\t")
     np.testing.assert_allclose(got["RelativeIntensity"], expected["RelativeIntensity"], rtol=1e-6)

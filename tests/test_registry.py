@@ -20,7 +20,7 @@ import pytest
 
 from deepms.cli import main
 from deepms.registry import ModelLoadError, load_predictor, resolve_checkpoint
-from deepms.registry.runs import using_tracking_uri
+from deepms.tracking.client import using_tracking_uri
 from tests.conftest import ROOT
 from tests.test_predict import INPUT, expected_relative
 
@@ -69,6 +69,17 @@ def test_train_py_registers_and_promotes_at_the_end_of_a_run(trained) -> None:
     pcc = trained.result.metrics["test_median_pcc"]
     assert why == f"test_median_pcc = {pcc:.6g} satisfies test_median_pcc>=-1"
     assert version.tags["deepms.predictor"] == "deepms.tasks.pdeep.predict.PDeepPredictor"
+    from deepms.registry.reference import (
+        DESCRIPTION_KEY,
+        MODEL_CLASS_KEY,
+        PREDICTOR_KEY,
+        load_checkpoint,
+    )
+
+    state = load_checkpoint(trained.result.best_checkpoint)  # weights only: no pickles inside
+    assert state[MODEL_CLASS_KEY] == "deepms.tasks.pdeep.model.PDeepModel"
+    assert state[PREDICTOR_KEY] == "deepms.tasks.pdeep.predict.PDeepPredictor"
+    assert state[DESCRIPTION_KEY]["modifications"]["Carbamidomethyl@C"]["accession"] == "UNIMOD:4"
 
 
 def test_register_promote_and_predict_through_the_alias(trained, capsys) -> None:

@@ -81,63 +81,86 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    """``2,3`` or ``2-4`` -> (2, 3) / (2, 3, 4)."""
-    if "-" in text:
-        low, high = (int(v) for v in text.split("-", 1))
-        return tuple(range(low, high + 1))
-    return tuple(int(v) for v in text.split(",") if v.strip())
+PREDICT_DESCRIPTION = (
+    "MODEL: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID[/PATH], a checkpoint or an "
+    "MLflow model folder. Input: CSV/TSV/parquet, or what the model's predictor reads (e.g. FASTA "
+    "for peptide models); output format by extension (.tsv, .parquet, .msp). The options of the "
+    "model's predictor: deepms predict MODEL --help."
+)
+URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else mlruns/mlflow.db)"
 
 
-def _mods(text: str) -> tuple[str, ...]:
-    return tuple(m.strip() for m in text.split(",") if m.strip() and m.strip().lower() != "none")
-
-
-DIGEST_OPTIONS = {
-    "enzyme": "enzyme",
-    "missed_cleavages": "missed_cleavages",
-    "min_length": "min_length",
-    "max_length": "max_length",
-    "charges": "charges",
-    "fixed_mods": "fixed_mods",
-    "var_mods": "variable_mods",
-    "max_var_mods": "max_variable_mods",
-}
-
-
-def _predict(args: argparse.Namespace) -> int:
-    from deepms.registry import load_predictor
-
-    runtime = {
-        "batch_size": args.batch_size,
-        "precision": args.precision,
-        "threads": args.threads,
-        "workers": args.workers,
-        "min_intensity": args.min_intensity,
-        "beam_size": args.beam_size,
-        "precursor_tolerance": args.precursor_tolerance,
-        "tolerance_unit": args.tolerance_unit,
-    }
-    predictor = load_predictor(
-        args.model, tracking_uri=args.tracking_uri, predictor=args.predictor, **runtime
+def _predict_parser(
+    predictor: type | None = None, add_help: bool = True
+) -> argparse.ArgumentParser:
+    """``deepms predict``'s options: the common ones, plus those ``predictor`` declares."""
+    parser = argparse.ArgumentParser(
+        prog="deepms predict", description=PREDICT_DESCRIPTION, add_help=add_help
     )
-    auxiliary = []
-    if args.rt_model:
-        auxiliary.append(load_predictor(args.rt_model, tracking_uri=args.tracking_uri))
-    options = {
-        target: getattr(args, source)
-        for source, target in DIGEST_OPTIONS.items()
-        if getattr(args, source) is not None
+    known = predictor is not None
+    parser.add_argument("model", nargs=None if known else "?")
+    parser.add_argument("--input", required=known)
+    parser.add_argument("--output", required=known)
+    parser.add_argument("--predictor", help="predictor class for a bare checkpoint")
+    parser.add_argument("--tracking-uri", help=URI_HELP)
+    parser.add_argument("--chunk-size", type=int, default=20_000, help="rows read at a time")
+    parser.add_argument("--no-progress", action="store_true")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for option in getattr(predictor, "options", ()):
+        title = option.group or f"{predictor.__name__} options"
+        if title not in groups:
+            groups[title] = parser.add_argument_group(title)
+        text = option.help + (f" (default: {option.default})" if option.default is not None else "")
+        groups[title].add_argument(
+            option.flag, dest=option.name, type=option.type, choices=option.choices, help=text
+        )
+    return parser
+
+
+def _predict(argv: Sequence[str]) -> int:
+    """Resolve MODEL first: its predictor's declared options make up the rest of the parser."""
+    import tempfile
+
+    from deepms.registry.reference import resolve_model
+    from deepms.registry.resolve import load_predictor, load_resolved, predictor_class
+
+    first = _predict_parser(add_help=False)
+    first.add_argument("-h", "--help", action="store_true")
+    known, _ = first.parse_known_args(argv)
+    if not known.model:
+        if known.help:
+            _predict_parser().parse_args(["--help"])  # prints the common options, exits 0
+        first.error("the following arguments are required: model")
+    with tempfile.TemporaryDirectory(prefix="deepms-model-") as tmp:
+        resolved = resolve_model(known.model, tmp, known.tracking_uri)
+        cls = predictor_class(resolved, known.predictor)
+        parser = _predict_parser(cls)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            flags = " ".join(o.flag for o in cls.options) or "none"
+            parser.error(
+                f"unrecognized arguments: {' '.join(unknown)} ({cls.__name__} takes {flags})"
+            )
+        values = {o: getattr(args, o.name) for o in cls.options}
+        runtime = {o.name: v for o, v in values.items() if o.kind == "run"}
+        predictor = load_resolved(resolved, known.predictor, **runtime)
+    auxiliary = [
+        load_predictor(value, tracking_uri=args.tracking_uri)
+        for option, value in values.items()
+        if option.kind == "model" and value is not None
+    ]
+    input_options = {
+        option.keyword: value
+        for option, value in values.items()
+        if option.kind == "input" and value is not None
     }
-    if args.collision_energy is not None:
-        options["collision_energy"] = args.collision_energy
     counts = predictor.predict_file(
         args.input,
         args.output,
         chunk_size=args.chunk_size,
         auxiliary=auxiliary,
         progress=not args.no_progress,
-        input_options=options,
+        input_options=input_options,
     )
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     print(f"wrote {args.output}: {summary}")
@@ -145,7 +168,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _add_model_commands(commands: argparse._SubParsersAction) -> None:
-    uri_help = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else mlruns/mlflow.db)"
+    uri_help = URI_HELP
     register = commands.add_parser(
         "register", help="log a run's best checkpoint as an MLflow model and register it"
     )
@@ -170,42 +193,12 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     models.add_argument("--tracking-uri", help=uri_help)
     models.set_defaults(func=_models)
 
-    predict = commands.add_parser(
+    commands.add_parser(  # parsed by _predict: its options depend on the model's predictor
         "predict",
         help="predict a file with a model (e.g. a spectral library from a FASTA)",
-        description="MODEL: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID[/PATH], a "
-        "checkpoint or an MLflow model folder. Input: CSV/TSV/parquet, or FASTA for peptide "
-        "models; output format by extension (.tsv, .parquet, .msp).",
+        description=PREDICT_DESCRIPTION,
+        add_help=False,
     )
-    predict.add_argument("model")
-    predict.add_argument("--input", required=True)
-    predict.add_argument("--output", required=True)
-    predict.add_argument("--predictor", help="predictor class for a bare checkpoint")
-    predict.add_argument("--tracking-uri", help=uri_help)
-    predict.add_argument("--batch-size", type=int)
-    predict.add_argument("--chunk-size", type=int, default=20_000, help="rows read at a time")
-    predict.add_argument("--precision", choices=["32", "bf16"])
-    predict.add_argument("--threads", type=int, help="torch CPU threads")
-    predict.add_argument("--workers", type=int, help="batches predicted at once, in threads")
-    predict.add_argument("--min-intensity", type=float, help="drop ions below this x max")
-    predict.add_argument("--collision-energy", type=float, help="NCE for rows without one")
-    predict.add_argument("--rt-model", help="a model predicting NormalizedRetentionTime")
-    predict.add_argument("--beam-size", type=int, help="de novo: beams per spectrum")
-    predict.add_argument(
-        "--precursor-tolerance", type=float, help="de novo: decoded mass vs precursor"
-    )
-    predict.add_argument("--tolerance-unit", choices=["ppm", "Da"], help="de novo: its unit")
-    predict.add_argument("--no-progress", action="store_true")
-    digest = predict.add_argument_group("FASTA digestion (pyteomics)")
-    digest.add_argument("--enzyme", help="expasy rule name or regex (default: trypsin)")
-    digest.add_argument("--missed-cleavages", type=int, help="default: 1")
-    digest.add_argument("--min-length", type=int, help="default: 7")
-    digest.add_argument("--max-length", type=int, help="default: 30")
-    digest.add_argument("--charges", type=_int_list, help="e.g. 2-3 or 2,3 (default: 2-3)")
-    digest.add_argument("--fixed-mods", type=_mods, help="default: Carbamidomethyl@C; none")
-    digest.add_argument("--var-mods", type=_mods, help="e.g. Oxidation@M,Phospho@STY")
-    digest.add_argument("--max-var-mods", type=int, help="per peptide (default: 1)")
-    predict.set_defaults(func=_predict)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -295,8 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["predict"]:  # its options depend on the model: parsed by _predict
+            return _predict(argv[1:])
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except Exception as err:
         from deepms.errors import DeepMSError

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepms.registry.predictor import ModelLoadError, Predictor, load_checkpoint, load_class
+from deepms.registry.predictor import ModelLoadError, Predictor, load_class
 
 _LAZY = {
     "PromotionRefused": "store",
-    "RegistryError": "runs",
+    "RegistryError": "reference",
+    "load_checkpoint": "reference",
+    "resolve_model": "reference",
     "Requirement": "store",
     "list_models": "store",
     "promote": "store",
     "register": "store",
     "load_predictor": "resolve",
-    "resolve_checkpoint": "resolve",
+    "resolve_checkpoint": "reference",
 }
 
-__all__ = ["ModelLoadError", "Predictor", "load_checkpoint", "load_class", *_LAZY]
+__all__ = ["ModelLoadError", "Predictor", "load_class", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

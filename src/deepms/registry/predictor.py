@@ -3,7 +3,9 @@
 Each task's ``tasks/<task>/predict.py`` defines a :class:`Predictor`; the task config names it
 (``task.predictor``), and registered models carry that name, so ``deepms predict``, the registry and
 the MLflow pyfunc flavour never branch on task names. A predictor maps a DataFrame of inputs to a
-DataFrame of outputs; files are streamed through it chunk by chunk. Network predictors share the
+DataFrame of outputs; files are streamed through it chunk by chunk. It declares its command-line
+options (:attr:`Predictor.options`, see :mod:`deepms.registry.options`) and its default model class;
+checkpoints load through :mod:`deepms.registry.reference`. Network predictors share the
 length-sorted batching (``Predictor._batched``) and :class:`BatchPredictor`'s run-time options.
 """
 
@@ -18,14 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from deepms.errors import DeepMSError
+from deepms.registry.options import BATCH_OPTIONS, PRECISIONS, Option
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 T = TypeVar("T")
-#: ``precision`` values of the batching helpers: float32, or bfloat16 autocast on CPU
-PRECISIONS = ("32", "bf16")
 
 
 class ModelLoadError(DeepMSError):
@@ -42,45 +43,6 @@ def load_class(path: str) -> type[Predictor]:
     if not (isinstance(cls, type) and issubclass(cls, Predictor)):
         raise ModelLoadError(f"{path!r} is not a deepms Predictor class")
     return cls
-
-
-def load_checkpoint(model_class: type, path: str | os.PathLike[str]) -> Any:
-    """Rebuild a LightningModule from its checkpoint alone (hyperparameters + weights).
-
-    Loads with ``weights_only=True`` (no code runs from the file) and turns every way a file can be
-    wrong into a :class:`ModelLoadError` that says which file and what is wrong with it.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelLoadError(f"{path}: no such checkpoint file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for bad bytes
-        raise ModelLoadError(
-            f"{path}: not a readable checkpoint (corrupt, truncated or not a torch file): {exc}"
-        ) from exc
-    if not isinstance(state, dict) or not {"state_dict", "hyper_parameters"} <= set(state):
-        raise ModelLoadError(
-            f"{path}: not a deepms model checkpoint (needs 'state_dict' and 'hyper_parameters')"
-        )
-    name = model_class.__name__
-    try:
-        model = model_class(**state["hyper_parameters"])
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"{path}: hyperparameters do not fit {name}: {exc}") from exc
-    try:
-        model.load_state_dict(state["state_dict"], strict=True)
-    except RuntimeError as exc:  # one line per mismatching tensor: show a few
-        lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
-        more = f"; and {len(lines) - 3} more" if len(lines) > 3 else ""
-        raise ModelLoadError(
-            f"{path}: weights do not fit {name}: {'; '.join(lines[:3]) or exc}{more}"
-        ) from exc
-    model.eval()
-    model.requires_grad_(False)
-    return model
 
 
 def json_safe(value: Any) -> Any:
@@ -116,11 +78,46 @@ class Predictor(ABC):
     input_schema: ClassVar[dict[str, tuple[str, bool]]] = {}
     #: keyword parameters of :meth:`predict` with defaults; become MLflow inference params
     params: ClassVar[dict[str, Any]] = {}
+    #: what ``deepms predict`` offers for this predictor (run-time, input and auxiliary options)
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: ``package.module.Class`` of the model a checkpoint holds when it does not record its class
+    model_class: ClassVar[str] = ""
 
     @classmethod
-    @abstractmethod
+    def legacy_model_class(cls, checkpoint: dict[str, Any]) -> str:
+        """The model class of a checkpoint written before checkpoints recorded it (the one
+        place a predictor may look at a checkpoint's contents to tell): :attr:`model_class`."""
+        return cls.model_class
+
+    @classmethod
+    def trusts(cls, model_class: type) -> bool:
+        """Whether checkpoints of ``model_class`` are read trusted (they carry pickles)."""
+        return False
+
+    @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> Predictor:
-        """Load from a checkpoint file alone (no training config)."""
+        """Load from a checkpoint file alone (no training config): the model class the checkpoint
+        records (else :meth:`legacy_model_class`); the description stored in it is checked."""
+        from deepms.registry.reference import (
+            DESCRIPTION_KEY,
+            build_model,
+            load_checkpoint,
+            model_class_of,
+        )
+
+        checkpoint = load_checkpoint(path)
+        model_class = model_class_of(checkpoint, cls.legacy_model_class(checkpoint), path)
+        trusted = cls.trusts(model_class)
+        if trusted:
+            checkpoint = load_checkpoint(path, trusted=True)
+        model = build_model(checkpoint, model_class, path, trusted=trusted)
+        try:
+            predictor = cls(model)  # type: ignore[call-arg]  # task predictors take the model
+            predictor.check_description(checkpoint.get(DESCRIPTION_KEY) or {})
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from exc
+        predictor.configure(**options)
+        return predictor
 
     @abstractmethod
     def predict(self, frame: pd.DataFrame, **params: Any) -> pd.DataFrame:
@@ -259,6 +256,7 @@ class Predictor(ABC):
 class BatchPredictor(Predictor):
     """A network predictor whose run-time options are batch size, precision and CPU threads."""
 
+    options: ClassVar[tuple[Option, ...]] = BATCH_OPTIONS
     batch_size: int = 64
 
     def configure(

@@ -18,15 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from deepms.registry.predictor import Predictor, load_class
-from deepms.registry.runs import (
-    RegistryError,
-    best_checkpoint,
-    client_for,
-    get_run,
-    run_config,
-    tracking_uri_or_default,
-    using_tracking_uri,
-)
+from deepms.registry.reference import RegistryError, best_checkpoint, get_run, run_config
+from deepms.tracking.client import client_for, tracking_uri_or_default, using_tracking_uri
 
 ENTRY = Path(__file__).with_name("_pyfunc_entry.py")
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}

@@ -271,7 +271,7 @@ def compare(
     all_status: bool = False,
 ) -> Comparison:
     """Table, plots and CSV for the best ``top`` runs of ``task``; logged as a run unless not."""
-    from deepms.registry.runs import client_for
+    from deepms.tracking.client import client_for
 
     if top < 1:
         raise CompareError(f"--top must be at least 1, got {top}")

@@ -2,25 +2,21 @@
 
 ``finetune.from`` names the pretrained model: a checkpoint path, ``runs:/<run_id>[/<artifact>]``
 (the run's best checkpoint when no artifact is named) or ``models:/<name>@<alias>`` /
-``models:/<name>/<version>`` (through :mod:`deepms.registry` when it is installed). The runner
+``models:/<name>/<version>``, resolved by :mod:`deepms.registry.reference`. The runner
 calls :func:`apply_finetune` right after it builds the model; a model whose inputs depend on the
 data (vocabularies) maps the weights itself in ``load_pretrained(checkpoint, mode)``, any other
 gets every tensor whose name and shape match. ``finetune.freeze`` lists parameter-name prefixes
-to keep fixed. ``finetune.mode=calibrate`` is left to the model (e.g. a piecewise-linear map of
-its output, :func:`fit_piecewise_linear`), the classic baseline for a new LC system.
+to keep fixed. ``finetune.mode=calibrate`` is left to the model (e.g. deeprt's piecewise-linear
+map of its output), the classic baseline for a new LC system.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from deepms.errors import DeepMSError
@@ -33,76 +29,17 @@ class FinetuneError(DeepMSError):
     """The pretrained model cannot be found or does not fit the model being trained."""
 
 
-def _checkpoint_in(folder: Path) -> Path:
-    found = sorted(folder.rglob("*.ckpt"), key=lambda p: (not p.name.startswith("best"), p.name))
-    if not found:
-        raise FinetuneError(f"no .ckpt file under {folder}")
-    return found[0]
-
-
-def _from_run(uri: str, tracking_uri: str | None) -> Path:
-    from mlflow.tracking import MlflowClient
-
-    run_id, _, artifact = uri.removeprefix("runs:/").partition("/")
-    client = MlflowClient(tracking_uri)
-    if not artifact:  # the run's best checkpoint (Lightning logs it as best-epochNNN/)
-        names = [a.path for a in client.list_artifacts(run_id) if a.is_dir]
-        best = [n for n in names if n.startswith("best")] or [n for n in names if n == "last"]
-        if not best:
-            raise FinetuneError(f"{uri}: run has no best-*/ or last/ checkpoint artifact")
-        artifact = sorted(best)[-1]
-    local = Path(client.download_artifacts(run_id, artifact))
-    return _checkpoint_in(local) if local.is_dir() else local
-
-
-@contextmanager
-def _registry_at(tracking_uri: str | None) -> Iterator[None]:
-    """Point MLflow's model registry at ``tracking_uri`` for the duration (``models:/`` lookups
-    otherwise go to MLflow's process default, not the store this run tracks to)."""
-    old = os.environ.get("MLFLOW_REGISTRY_URI")
-    if tracking_uri:
-        os.environ["MLFLOW_REGISTRY_URI"] = tracking_uri
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_REGISTRY_URI", None)
-        else:
-            os.environ["MLFLOW_REGISTRY_URI"] = old
-
-
-def _from_registry(uri: str, tracking_uri: str | None) -> Path:
-    try:
-        registry = importlib.import_module("deepms.registry")
-    except ImportError as err:
-        raise FinetuneError(f"{uri}: models:/ URIs need deepms.registry ({err})") from err
-    if tracking_uri is None:
-        from deepms.tracking import default_tracking_uri
-
-        tracking_uri = default_tracking_uri(os.environ.get("DEEPMS_ROOT", "."))
-    with _registry_at(tracking_uri):
-        local = Path(registry.resolve_checkpoint(uri, tracking_uri=tracking_uri))
-    return _checkpoint_in(local) if local.is_dir() else local
-
-
 def resolve_checkpoint(source: str, tracking_uri: str | None = None) -> Path:
-    """Local path of the checkpoint ``source`` names (path, runs:/ or models:/ URI)."""
-    source = str(source)
-    if source.startswith("runs:/"):
-        return _from_run(source, tracking_uri)
-    if source.startswith("models:/"):
-        return _from_registry(source, tracking_uri)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return _checkpoint_in(path)
-    if not path.is_file():
-        raise FinetuneError(f"finetune.from={source}: no such checkpoint file or URI")
-    return path
+    """Local path of the checkpoint ``source`` names (path, folder, ``runs:/`` or ``models:/``),
+    by :func:`deepms.registry.reference.resolve_checkpoint` (a run's best checkpoint, one rule)."""
+    from deepms.registry.predictor import ModelLoadError
+    from deepms.registry.reference import RegistryError
+    from deepms.registry.reference import resolve_checkpoint as resolve
 
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A Lightning checkpoint on CPU (hyperparameters included, so not weights-only)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return resolve(str(source), tracking_uri)
+    except (ModelLoadError, RegistryError) as err:
+        raise FinetuneError(f"finetune.from={source}: {err}") from err
 
 
 def transfer_weights(
@@ -147,8 +84,10 @@ def apply_finetune(model: Any, cfg: Mapping[str, Any], tracking_uri: str | None 
         return model
     if mode not in MODES:
         raise FinetuneError(f"finetune.mode={mode!r}: use one of {MODES}")
+    from deepms.registry.reference import load_checkpoint
+
     path = resolve_checkpoint(source, tracking_uri)
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path)  # weights only: a pretrained file runs no code
     if hasattr(model, "load_pretrained"):
         loaded, skipped = model.load_pretrained(checkpoint, mode=mode)
     elif mode == "finetune":
@@ -167,66 +106,3 @@ def apply_finetune(model: Any, cfg: Mapping[str, Any], tracking_uri: str | None 
         len(frozen),
     )
     return model
-
-
-def remap_columns(
-    old: torch.Tensor, new: torch.Tensor, old_keys: Sequence[str], new_keys: Sequence[str]
-) -> torch.Tensor:
-    """``new`` with every column whose key both vocabularies hold copied from ``old``.
-
-    For input layers over a data-dependent vocabulary (e.g. modifications): columns past the
-    vocabulary (shared channels such as a mass shift) are matched from the end.
-    """
-    out = new.detach().clone()
-    index = {key: i for i, key in enumerate(new_keys)}
-    for i, key in enumerate(old_keys):
-        if key in index:
-            out[:, index[key]] = old[:, i]
-    extra = old.shape[1] - len(old_keys)
-    if extra > 0 and new.shape[1] - len(new_keys) == extra:
-        out[:, -extra:] = old[:, -extra:]
-    return out
-
-
-@torch.no_grad()
-def collect_outputs(module: Any, loader: Any, *fns: Any) -> tuple[np.ndarray, ...]:
-    """Each ``fn(batch)`` over a loader, in eval mode on the module's device, as numpy arrays."""
-    was_training = module.training
-    module.eval()
-    outputs: list[list[np.ndarray]] = [[] for _ in fns]
-    for batch in loader:
-        batch = {k: v.to(module.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        for out, fn in zip(outputs, fns, strict=True):
-            out.append(fn(batch).float().cpu().numpy())
-    module.train(was_training)
-    return tuple(np.concatenate(out) for out in outputs)
-
-
-def fit_piecewise_linear(
-    x: np.ndarray, y: np.ndarray, n_knots: int = 8
-) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares continuous piecewise-linear map ``x -> y`` with ``n_knots`` knots at
-    quantiles of x (nudged apart when x repeats, so the count is fixed for model buffers).
-
-    Returns the knots and the fitted values there; :func:`piecewise_linear` evaluates it and
-    extends the end segments linearly.
-    """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if len(x) < 2:
-        raise ValueError(f"a piecewise-linear fit needs at least 2 points, got {len(x)}")
-    knots = np.quantile(x, np.linspace(0, 1, max(2, n_knots)))
-    knots = knots + np.arange(len(knots)) * 1e-6 * (np.ptp(x) + 1.0)
-    inner = knots[1:-1]
-    basis = np.column_stack([np.ones_like(x), x, *[np.maximum(x - k, 0) for k in inner]])
-    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
-    at = np.column_stack([np.ones_like(knots), knots, *[np.maximum(knots - k, 0) for k in inner]])
-    return knots, at @ coef
-
-
-def piecewise_linear(x: torch.Tensor, knots: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Evaluate the map from :func:`fit_piecewise_linear` (linear beyond the end knots)."""
-    knots, values = knots.to(x), values.to(x)
-    segment = torch.searchsorted(knots.contiguous(), x.contiguous()).clamp(1, len(knots) - 1)
-    x0, x1 = knots[segment - 1], knots[segment]
-    y0, y1 = values[segment - 1], values[segment]
-    return y0 + (x - x0) * (y1 - y0) / (x1 - x0).clamp(min=1e-12)
