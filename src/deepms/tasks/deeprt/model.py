@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from deepms.chem.encoding import PeptideEncoder
 from deepms.metrics import regression_metrics
+from deepms.registry.reference import load_checkpoint
 from deepms.tasks.deeprt.stacking import MEMBERS, FeatureStack, load_stack
 from deepms.tasks.deeprt.transfer import (
     collect_outputs,
@@ -291,7 +292,7 @@ class RTEnsembleModel(RTModel):
         callback = self.trainer.checkpoint_callback
         best = getattr(callback, "best_model_path", "") if callback else ""
         if best:
-            checkpoint = torch.load(best, map_location="cpu", weights_only=False)
+            checkpoint = load_checkpoint(best, trusted=True)  # this run's own file
             self.load_state_dict(checkpoint["state_dict"])
         self.fit_stack(self.trainer.datamodule.train_dataloader())
         if best:
@@ -299,6 +300,7 @@ class RTEnsembleModel(RTModel):
             torch.save(checkpoint, best)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)  # model class, predictor, description
         if self.stack is not None:
             checkpoint["sklearn_stack"] = pickle.dumps(self.stack)
 
