@@ -21,12 +21,12 @@ import numpy as np
 from deepms.datasets.sources import ROLES, OpenedSource, SourceSpec
 from deepms.datasets.splits import SPLIT_NAMES, grouped_split
 from deepms.sequences.dataset import PadCollate, SequenceDataset
+from deepms.sequences.encoding import SequenceEncoder
 from deepms.sequences.similarity import SimilaritySplit, cluster_keys
 from deepms.training.datamodule import TaskDataModule
 
 if TYPE_CHECKING:
     from deepms.io.fasta import LabelParser, SequenceRecord
-    from deepms.sequences.encoding import SequenceEncoder
 
 T = TypeVar("T")
 #: proteins linked when they share this share of the shorter one's k-mers (the tasks' defaults)
@@ -55,21 +55,36 @@ def partition(
 class SequenceDataModule(TaskDataModule):
     """Sources of sequences -> similarity-safe parts -> length-bucketed padded batches."""
 
-    #: set by the subclass: how its sequences are encoded
-    encoder: SequenceEncoder
-    #: k, measure, threshold of a task that splits by similarity; None: by identical sequence
-    similarity: dict[str, Any] | None = None
+    #: a task's catalogue sources, used when the config gives none
+    default_sources: Sequence[Mapping[str, Any]] = ()
+    #: the task's encoding when the config names none (alphabet, encoding, max_length, crop)
+    default_encoding: Mapping[str, Any] = {"alphabet": "protein", "encoding": "onehot"}
+    #: the task's similarity rule (k, measure, threshold); None: group identical sequences only
+    default_similarity: Mapping[str, Any] | None = None
 
     def __init__(
         self,
         sources: Sequence[Mapping[str, Any] | SourceSpec] = (),
+        encoding: str | None = None,
+        max_length: int | None = None,
+        crop: str | None = None,
+        similarity: Mapping[str, Any] | None = None,
         min_length: int | None = None,
         **common: Any,
     ) -> None:
-        """``common``: split, mirror, cache_dir, batch_size, limit_per_source, ... (the base's);
-        ``split.val_fraction`` (when a source supplies the test set) or ``split.fractions``."""
+        """Encoding settings default to the task's ``default_encoding``; ``similarity`` updates
+        its ``default_similarity``; ``common``: split, mirror, cache_dir, batch_size,
+        limit_per_source, ... (the base's); ``split.val_fraction`` (when a source supplies the
+        test set) or ``split.fractions``."""
         common.setdefault("on_error", "raise")  # a record without its label stops the run
-        super().__init__(sources=sources, **common)
+        super().__init__(sources=sources or self.default_sources, **common)
+        given = {"encoding": encoding, "max_length": max_length, "crop": crop}
+        settings = {**self.default_encoding, **{k: v for k, v in given.items() if v is not None}}
+        self.encoder: SequenceEncoder = SequenceEncoder(**settings)
+        rule = self.default_similarity
+        if similarity is not None:
+            rule = {**(rule or SIMILARITY), **similarity}
+        self.similarity: dict[str, Any] | None = dict(rule) if rule else None
         self.collate_fn = PadCollate(min_length)
         extra = [s.role for s in self.sources if s.role not in ROLES]
         self.test_parts = list(dict.fromkeys(["test", *extra]))

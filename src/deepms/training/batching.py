@@ -123,34 +123,3 @@ def bucketed_loader(
         num_workers=num_workers,
         generator=torch.Generator().manual_seed(seed),
     )
-
-
-class BucketedLoaders:
-    """Train/val/test loaders over length buckets for a LightningDataModule (mix in first).
-
-    The data module provides ``datasets`` (part -> dataset with ``lengths``), ``batch_size``,
-    ``bucket_pool``, ``split_seed`` and ``num_workers``; the class attribute ``collate_fn``
-    pads a batch. Training batches are reshuffled every epoch; val and test keep their order.
-    """
-
-    collate_fn: Callable[[list[Any]], Any]
-
-    def loader(self, part: str, shuffle: bool = False) -> DataLoader:
-        return bucketed_loader(
-            self.datasets[part],
-            self.batch_size,
-            shuffle,
-            type(self).collate_fn,
-            self.bucket_pool,
-            self.split_seed,
-            self.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self.loader("test")

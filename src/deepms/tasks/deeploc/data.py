@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from deepms.io.fasta import SequenceRecord
-from deepms.sequences import SequenceEncoder, max_similarity
+from deepms.sequences import max_similarity
 from deepms.sequences.datamodule import SIMILARITY, SequenceDataModule
 
 log = logging.getLogger(__name__)
@@ -77,21 +76,14 @@ def deeploc_label(description: str) -> tuple[str, int]:
 class DeepLocDataModule(SequenceDataModule):
     """Reads DeepLoc-style FASTA sources, splits the pool by similarity, serves batches."""
 
-    def __init__(
-        self,
-        sources: Sequence[Mapping[str, Any]] = (),
-        encoding: str = "onehot",
-        max_length: int = 1000,
-        crop: str = "ends",
-        similarity: dict[str, Any] | None = None,
-        batch_size: int = 32,
-        **common: Any,
-    ) -> None:
-        """``sources``: FASTA with DeepLoc headers (default: the catalogue's three files);
-        ``common``: split, mirror, cache_dir, limit_per_source, ... (the base's)."""
-        super().__init__(sources=sources or DEFAULT_SOURCES, batch_size=batch_size, **common)
-        self.encoder = SequenceEncoder("protein", encoding, max_length, crop)
-        self.similarity = {**SIMILARITY, **(similarity or {})}
+    default_sources = DEFAULT_SOURCES
+    default_encoding: ClassVar[dict[str, Any]] = {
+        "alphabet": "protein",
+        "encoding": "onehot",
+        "max_length": 1000,
+        "crop": "ends",
+    }
+    default_similarity = SIMILARITY
 
     def _read(self, opened: Any, dropped: Counter) -> list[SequenceRecord]:
         records = []

@@ -149,23 +149,14 @@ class RTDataModule(TaskDataModule):
     def __init__(
         self,
         sources: Sequence[Mapping[str, Any] | SourceSpec],
-        mirror: str | None = None,
-        cache_dir: str | None = None,
-        split: dict[str, Any] | None = None,
         fraction: float = 1.0,
         max_peptides: int | None = None,
         max_length: int | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        bucket_pool: int = 50,
-        on_error: str = "skip",
-        limit_per_source: int | None = None,
-        cv: Mapping[str, Any] | None = None,
+        **common: Any,
     ) -> None:
-        super().__init__(
-            sources, mirror, cache_dir, split, batch_size, num_workers, bucket_pool, on_error,
-            limit_per_source, cv,
-        )  # fmt: skip
+        """``sources``: RT tables, each with its file ``unit`` (s, min or irt); ``fraction``
+        thins train and val (transfer learning); ``common``: the base's settings."""
+        super().__init__(sources, **common)
         if not self.sources:
             raise ValueError("deeprt: data.sources is empty; name at least one RT table")
         self.units = [self._unit_of(spec) for spec in self.sources]

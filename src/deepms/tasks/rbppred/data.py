@@ -14,11 +14,9 @@ longer (median 438 vs 223 residues), so length alone is informative on this set.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from deepms.io.fasta import SequenceRecord
-from deepms.sequences import SequenceEncoder
 from deepms.sequences.datamodule import SIMILARITY, SequenceDataModule
 
 log = logging.getLogger(__name__)
@@ -43,23 +41,22 @@ DEFAULT_SOURCES = (
 class RBPPredDataModule(SequenceDataModule):
     """Reads labelled protein sources, splits by similarity, serves property-encoded batches."""
 
-    def __init__(
-        self,
-        sources: Sequence[Mapping[str, Any]] = (),
-        encoding: str = "properties",
-        max_length: int = 1000,
-        crop: str = "start",
-        similarity: dict[str, Any] | None = None,
-        **common: Any,
-    ) -> None:
-        """``sources``: FASTA with a ``label: 1|0`` option each (default: the catalogue's);
-        ``common``: split, mirror, cache_dir, limit_per_source, ... (the base's)."""
-        super().__init__(sources=sources or DEFAULT_SOURCES, **common)
+    default_sources = DEFAULT_SOURCES
+    default_encoding: ClassVar[dict[str, Any]] = {
+        "alphabet": "protein",
+        "encoding": "properties",
+        "max_length": 1000,
+        "crop": "start",
+    }
+    default_similarity = SIMILARITY
+
+    def __init__(self, **settings: Any) -> None:
+        """``settings``: the sequence tasks' (see :class:`SequenceDataModule`); every source
+        needs a ``label: 1|0`` option."""
+        super().__init__(**settings)
         for spec in self.sources:
             if spec.option("label") not in (0, 1):
                 raise ValueError(f"rbppred source {spec.describe()}: give label: 1 or label: 0")
-        self.encoder = SequenceEncoder("protein", encoding, max_length, crop)
-        self.similarity = {**SIMILARITY, **(similarity or {})}
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
