@@ -14,6 +14,7 @@ train/val/test by ``split.fractions`` (e.g. a user's single FASTA).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -57,8 +58,9 @@ class SequenceDataModule(TaskDataModule):
 
     #: a task's catalogue sources, used when the config gives none
     default_sources: Sequence[Mapping[str, Any]] = ()
-    #: the task's encoding when the config names none (alphabet, encoding, max_length, crop)
-    default_encoding: Mapping[str, Any] = {"alphabet": "protein", "encoding": "onehot"}
+    #: the task's encoding settings where the config names none (over protein, one-hot, whole
+    #: sequences cropped at the start: :class:`SequenceEncoder`'s own defaults)
+    default_encoding: Mapping[str, Any] = MappingProxyType({})
     #: the task's similarity rule (k, measure, threshold); None: group identical sequences only
     default_similarity: Mapping[str, Any] | None = None
 

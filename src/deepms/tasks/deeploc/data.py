@@ -77,12 +77,7 @@ class DeepLocDataModule(SequenceDataModule):
     """Reads DeepLoc-style FASTA sources, splits the pool by similarity, serves batches."""
 
     default_sources = DEFAULT_SOURCES
-    default_encoding: ClassVar[dict[str, Any]] = {
-        "alphabet": "protein",
-        "encoding": "onehot",
-        "max_length": 1000,
-        "crop": "ends",
-    }
+    default_encoding: ClassVar[dict[str, Any]] = {"max_length": 1000, "crop": "ends"}
     default_similarity = SIMILARITY
 
     def _read(self, opened: Any, dropped: Counter) -> list[SequenceRecord]:

@@ -42,12 +42,7 @@ class RBPPredDataModule(SequenceDataModule):
     """Reads labelled protein sources, splits by similarity, serves property-encoded batches."""
 
     default_sources = DEFAULT_SOURCES
-    default_encoding: ClassVar[dict[str, Any]] = {
-        "alphabet": "protein",
-        "encoding": "properties",
-        "max_length": 1000,
-        "crop": "start",
-    }
+    default_encoding: ClassVar[dict[str, Any]] = {"encoding": "properties", "max_length": 1000}
     default_similarity = SIMILARITY
 
     def __init__(self, **settings: Any) -> None:
