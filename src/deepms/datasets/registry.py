@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from deepms.errors import ChecksumError, DatasetNotFoundError
+from deepms.io.atomic import atomic_path
 
 logger = logging.getLogger("deepms.datasets")
 _CHUNK = 1 << 20
@@ -122,9 +123,8 @@ def verify(path: Path, expected: str) -> Path:
 def download_url(url: str, dest: Path, sha256: str) -> Path:
     """Fetch ``url`` to ``dest``: verify while writing, then rename atomically (no half files)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f"{dest.name}.part{os.getpid()}")
     digest = hashlib.sha256()
-    try:
+    with atomic_path(dest, per_process=True) as partial:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
@@ -134,9 +134,6 @@ def download_url(url: str, dest: Path, sha256: str) -> Path:
                     bar.update(len(chunk))
         if digest.hexdigest() != sha256:
             raise ChecksumError(url, sha256, digest.hexdigest())
-        os.replace(partial, dest)
-    finally:
-        partial.unlink(missing_ok=True)
     return dest
 
 

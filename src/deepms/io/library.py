@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from deepms.chem import Peptide, parse_unimod_bracket
+from deepms.io.atomic import atomic_path
 from deepms.io.msp import write_msp
 from deepms.io.precursors import suffix_of
 from deepms.io.spectrum import Spectrum
@@ -169,9 +170,8 @@ def write_tables(
     """
     path = Path(path)
     kind = suffix_of(path, (".csv", ".tsv", ".parquet")).lstrip(".")
-    partial = path.with_name(path.name + ".part")
     rows = 0
-    try:
+    with atomic_path(path) as partial:
         sink = _ArrowSink(partial, kind)
         try:
             for table in tables:
@@ -185,9 +185,6 @@ def write_tables(
                 empty.to_parquet(partial, index=False)
             else:
                 empty.to_csv(partial, sep="\t" if kind == "tsv" else ",", index=False)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return rows
 
 
@@ -209,10 +206,6 @@ def write_library(tables: Iterable[pd.DataFrame], path: str | os.PathLike[str]) 
     if kind != "msp":
         write_tables(counted(), path, LIBRARY_COLUMNS)
         return counts
-    partial = path.with_name(path.name + ".part")
-    try:
+    with atomic_path(path) as partial:
         write_msp((s for t in counted() for s in library_spectra(t)), partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return counts

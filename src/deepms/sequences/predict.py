@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from deepms.io.atomic import atomic_path
 from deepms.io.fasta import read_fasta
 from deepms.io.formats import FASTA_SUFFIXES
 from deepms.registry.predictor import BatchPredictor, json_safe
@@ -136,17 +137,12 @@ class SequencePredictor(BatchPredictor):
     def write_output(self, tables: Iterable[pd.DataFrame], path: str | os.PathLike[str]):
         """CSV (TSV for ``.tsv``), written to a ``.part`` file and renamed when complete."""
         path = Path(path)
-        partial = path.with_name(path.name + ".part")
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
         rows = 0
-        try:
-            with open(partial, "w", encoding="utf-8", newline="") as handle:
-                for index, table in enumerate(tables):
-                    table.to_csv(handle, sep=sep, index=False, header=index == 0)
-                    rows += len(table)
-                if rows == 0:
-                    handle.write(sep.join(["id", "length", *self.output_columns()]) + "\n")
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with atomic_path(path) as partial, open(partial, "w", encoding="utf-8", newline="") as out:
+            for index, table in enumerate(tables):
+                table.to_csv(out, sep=sep, index=False, header=index == 0)
+                rows += len(table)
+            if rows == 0:
+                out.write(sep.join(["id", "length", *self.output_columns()]) + "\n")
         return {"sequences": rows}

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from deepms.chem import PROTON, parse_proforma
+from deepms.io.atomic import atomic_path
 from deepms.io.library import library_peptide
 from deepms.io.precursors import DigestSettings, digest_fasta
 from deepms.io.spectrum import Spectrum
@@ -272,8 +273,7 @@ def generate(
     peptides = digest_proteomes([p for _, p, _ in files], settings)
     precursors = sample_precursors(peptides, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + f".part{os.getpid()}")
-    try:
+    with atomic_path(path, per_process=True) as partial:
         count = write_mgf(synthetic_spectra(precursors, predictor, settings, progress), partial)
         meta = {
             "settings": settings.key(),
@@ -284,9 +284,6 @@ def generate(
             "n_spectra": count,
         }
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     log.info("wrote %d spectra to %s", count, path)
     return path
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from deepms.chem import Peptide, parse_proforma
+from deepms.io.atomic import atomic_path
 from deepms.io.library import RT_COLUMN
 from deepms.registry.options import BATCH_OPTIONS, Option, with_default
 from deepms.registry.predictor import (
@@ -137,15 +138,10 @@ class RTPredictor(BatchPredictor):
         """CSV (or TSV by extension) of ``peptide,predicted_rt,rt_unit``, written atomically."""
         path = Path(path)
         sep = "\t" if path.suffix == ".tsv" else ","
-        partial = path.with_name(path.name + ".part")
         count = 0
-        try:
-            with open(partial, "w", newline="") as handle:
-                handle.write(sep.join(OUTPUT_COLUMNS) + "\n")
-                for table in tables:
-                    table[list(OUTPUT_COLUMNS)].to_csv(handle, sep=sep, index=False, header=False)
-                    count += len(table)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with atomic_path(path) as partial, open(partial, "w", newline="") as handle:
+            handle.write(sep.join(OUTPUT_COLUMNS) + "\n")
+            for table in tables:
+                table[list(OUTPUT_COLUMNS)].to_csv(handle, sep=sep, index=False, header=False)
+                count += len(table)
         return {"peptides": count}

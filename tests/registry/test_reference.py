@@ -26,7 +26,7 @@ from deepms.tasks.pdeep.model import PDeepModel
 from deepms.tasks.pdeep.predict import PDeepPredictor
 from deepms.training.finetune import FinetuneError
 from deepms.training.finetune import resolve_checkpoint as finetune_checkpoint
-from tests.test_predict import INPUT, PREDICTOR, save_checkpoint, tiny_model
+from tests.tasks.pdeep.test_predict import INPUT, PREDICTOR, save_checkpoint, tiny_model
 
 
 class RecordedPDeep(PDeepModel):

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf, open_dict
 from deepms.io.formats import register_format
 from deepms.training.datamodule import TaskDataModule, keep_mask
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @register_format("toy_xy", [".toy"], "(peptide, x0, x1, y)", "test-only table")

@@ -16,7 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.test_runner import ROOT, write_toy
+from tests.training.test_runner import ROOT, write_toy
 
 pytestmark = pytest.mark.slow
 
@@ -24,12 +24,12 @@ pytestmark = pytest.mark.slow
 def _configs(folder: Path, data_file: Path) -> None:
     for group, text in {
         "data/toy.yaml": (
-            "_target_: tests.test_runner.ToyDataModule\n"
+            "_target_: tests.training.test_runner.ToyDataModule\n"
             f"sources: [{{path: {data_file}, format: toy_xy}}]\n"
             "split: {fractions: [0.6, 0.2, 0.2], seed: '${seed}'}\n"
             "batch_size: 16\n"
         ),
-        "model/toy.yaml": "_target_: tests.test_runner.ToyModel\nlr: 0.05\n",
+        "model/toy.yaml": "_target_: tests.training.test_runner.ToyModel\nlr: 0.05\n",
         "sweep/toy.yaml": (
             "# @package _global_\n"
             "defaults:\n  - override /hydra/sweeper: deepms_optuna\n"

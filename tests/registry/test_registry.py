@@ -22,7 +22,7 @@ from deepms.cli import main
 from deepms.registry import ModelLoadError, load_predictor, resolve_checkpoint
 from deepms.tracking.client import using_tracking_uri
 from tests.conftest import ROOT
-from tests.test_predict import INPUT, expected_relative
+from tests.tasks.pdeep.test_predict import INPUT, expected_relative
 
 pytestmark = pytest.mark.slow
 

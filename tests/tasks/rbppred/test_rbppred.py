@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_sequences_similarity import reference
+from tests.sequences.test_similarity import reference
 
 
 def test_real_split_has_no_similar_pair_across_train_and_test(mirror: Path) -> None:

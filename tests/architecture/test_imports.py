@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "deepms"
+SRC = Path(__file__).resolve().parents[2] / "src" / "deepms"
 
 Graph = dict[str, dict[str, list[str]]]
 

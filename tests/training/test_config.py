@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from deepms.training.runner import _set_threads
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def test_a_task_config_overrides_the_trainer_group(tmp_path: Path) -> None:

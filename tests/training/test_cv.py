@@ -18,7 +18,7 @@ from scipy import stats
 
 from deepms.datasets.folds import CVConfig
 from deepms.training.cv import aggregate, interval
-from tests.test_runner import ROOT, toy_config  # noqa: F401 - the fixture
+from tests.training.test_runner import ROOT, toy_config  # noqa: F401 - the fixture
 
 SCHEMES = ["kfold", "stratified_kfold", "repeated_stratified_kfold", "group_kfold"]
 

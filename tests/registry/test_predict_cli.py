@@ -14,7 +14,7 @@ from deepms.tasks.deepnovo.models import DeepNovoModel
 from deepms.tasks.deepnovo.predict import DeNovoPredictor
 from deepms.tasks.deepnovo.vocab import Vocabulary
 from deepms.tasks.pdeep.predict import PDeepPredictor
-from tests.test_predict import PREDICTOR, save_checkpoint, tiny_model
+from tests.tasks.pdeep.test_predict import PREDICTOR, save_checkpoint, tiny_model
 
 DENOVO = "deepms.tasks.deepnovo.predict.DeNovoPredictor"
 
