@@ -177,7 +177,8 @@ class SequenceDataModule(TaskDataModule):
             keys = sequences
         for i, key in zip(pooled, keys, strict=True):
             groups[i] = key
-        labels = self.assign_parts(groups, source_index)
+        strata = [str(r.label) for r in records]  # class per record: stratified CV schemes
+        labels = self.assign_parts(groups, source_index, strata)
         names = [*SPLIT_NAMES, *self.test_parts]
         parts = partition(records, labels, list(dict.fromkeys(names)))
         split = None
