@@ -40,6 +40,8 @@ bench: setup  ## the default study suite (~25 min); ARGS="<study> ..." or "--lis
 
 ui: setup  ## MLflow UI on http://127.0.0.1:5000 over the local store
 	mkdir -p mlruns/artifacts
+	@echo "MLflow 3 opens its GenAI workspace: click 'Model training' (top left) once, or open"
+	@echo "http://127.0.0.1:5000/#/experiments/<id>/runs?workflowType=machine_learning"
 	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_DB) \
 		--default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
 
