@@ -160,5 +160,10 @@ class DeepBindModel(TaskModule):
         fig = motif_logos(list(ppms), self.letters, titles)
         log_figure(self.loggers, fig, f"plots/motifs_{self.hparams.experiment or 'model'}.png")
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return torch.sigmoid(self(batch["x"], batch["mask"]))
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Per-sequence columns (out-of-fold predictions under CV): id, label if known, p_bound."""
+        out: dict[str, Any] = {"id": list(batch["ids"])}
+        if "label" in batch:
+            out["label"] = batch["label"]
+        out["p_bound"] = torch.sigmoid(self(batch["x"], batch["mask"]))
+        return out

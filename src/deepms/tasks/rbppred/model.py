@@ -112,5 +112,10 @@ class RBPPredModel(TaskModule):
             fig = confusion_matrix_plot(self._confusion.numpy(), ["non-RBP", "RBP"], "test")
             log_figure(self.loggers, fig, "plots/confusion_test.png")
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return torch.sigmoid(self(batch["x"], batch["mask"]))
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Per-sequence columns (out-of-fold predictions under CV): id, label if known, p_rbp."""
+        out: dict[str, Any] = {"id": list(batch["ids"])}
+        if "label" in batch:
+            out["label"] = batch["label"]
+        out["p_rbp"] = torch.sigmoid(self(batch["x"], batch["mask"]))
+        return out
