@@ -135,13 +135,15 @@ def test_the_recorded_model_class_is_used(tmp_path: Path) -> None:
         vocab, dim=16, heads=2, feedforward=32, max_length=12, beam_size=2, precursor_tolerance=20.0
     )
     state = {"state_dict": casanovo.state_dict(), "hyper_parameters": dict(casanovo.hparams)}
-    torch.save(state, tmp_path / "casanovo.ckpt")  # legacy: the default DeepNovoModel refuses
-    with pytest.raises(ModelLoadError, match="hyperparameters do not fit DeepNovoModel"):
-        DeNovoPredictor.from_checkpoint(tmp_path / "casanovo.ckpt")
+    torch.save(state, tmp_path / "legacy.ckpt")  # written before checkpoints named their class
+    legacy = DeNovoPredictor.from_checkpoint(tmp_path / "legacy.ckpt")
+    assert type(legacy.model) is CasanovoModel  # the documented legacy rule
     casanovo.on_save_checkpoint(state)  # what training writes
     assert state[MODEL_CLASS_KEY] == "deepms.tasks.deepnovo.models.casanovo.CasanovoModel"
-    torch.save(state, tmp_path / "casanovo.ckpt")
-    assert type(DeNovoPredictor.from_checkpoint(tmp_path / "casanovo.ckpt").model) is CasanovoModel
+    state[MODEL_CLASS_KEY] = "deepms.tasks.deepnovo.models.deepnovo.DeepNovoModel"
+    torch.save(state, tmp_path / "casanovo.ckpt")  # the recorded class wins over any rule
+    with pytest.raises(ModelLoadError, match="hyperparameters do not fit DeepNovoModel"):
+        DeNovoPredictor.from_checkpoint(tmp_path / "casanovo.ckpt")
 
 
 def test_checkpoint_records_predictor_and_description_and_it_is_checked(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ class DeNovoPredictor(Predictor):
         "title": ("string", False),
         "retention_time": ("double", False),
     }
-    #: checkpoints record DeepNovoModel or CasanovoModel; older ones are DeepNovoModel
+    #: checkpoints record DeepNovoModel or CasanovoModel (older ones: legacy_model_class)
     model_class: ClassVar[str] = "deepms.tasks.deepnovo.models.DeepNovoModel"
     options: ClassVar[tuple[Option, ...]] = (
         BATCH_SIZE,
@@ -72,6 +72,14 @@ class DeNovoPredictor(Predictor):
         ),
         Option("tolerance_unit", str, None, "its unit (default: the model's)", choices=UNITS),
     )
+
+    @classmethod
+    def legacy_model_class(cls, checkpoint: dict[str, Any]) -> str:
+        """Before checkpoints recorded their class, a Casanovo-style model was the one whose
+        hyperparameters hold its transformer's ``encoder_layers``; any other is DeepNovo."""
+        if "encoder_layers" in (checkpoint.get("hyper_parameters") or {}):
+            return "deepms.tasks.deepnovo.models.CasanovoModel"
+        return cls.model_class
 
     def __init__(self, model: Any, batch_size: int = 64) -> None:
         self.model = model.eval()
