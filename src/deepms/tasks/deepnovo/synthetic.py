@@ -216,7 +216,7 @@ def load_pdeep(
     it only reads the library rows of ``predictor.predict(frame)``.
     """
     from deepms.registry import load_predictor
-    from deepms.training.finetune import resolve_checkpoint
+    from deepms.registry.reference import resolve_checkpoint
 
     path = resolve_checkpoint(str(source), tracking_uri)
     loaded = load_predictor(
