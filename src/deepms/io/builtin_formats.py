@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import deepms.io.matrix  # (cohort matrices and sample tables register themselves)
 import deepms.io.rt_table  # noqa: F401  (RT tables register themselves)
 from deepms.io.fasta import read_fasta, read_seq_table
 from deepms.io.formats import FASTA_SUFFIXES, UnknownFormatError, register_format
