@@ -18,7 +18,7 @@ from scipy import stats
 
 from deepms.datasets.folds import CVConfig
 from deepms.training.cv import aggregate, interval
-from tests.training.test_runner import ROOT, toy_config  # noqa: F401 - the fixture
+from tests.training.test_runner import ROOT, ToyModel, toy_config  # noqa: F401 - the fixture
 
 SCHEMES = ["kfold", "stratified_kfold", "repeated_stratified_kfold", "group_kfold"]
 
@@ -112,6 +112,8 @@ def test_kfold_run_is_a_parent_with_one_child_per_fold(toy_config, tmp_path: Pat
     (dataset,) = parent.inputs.dataset_inputs  # the parent's Datasets panel: the toy file
     sha256 = hashlib.sha256(toy_config.data_file.read_bytes()).hexdigest()
     assert dataset.dataset.digest == sha256[:36]
+    assert "cv.summary" not in parent.data.tags  # ToyModel has no summarize_folds: nothing added
+    assert _artifacts(client, result.run_id, "plots") == set()
 
 
 def test_a_failed_fold_fails_the_parent(toy_config) -> None:  # noqa: F811
@@ -186,3 +188,74 @@ def test_fold_config_names_the_fold_for_data_outputs_run_and_pruning(tmp_path: P
     assert fold.callbacks.model_checkpoint.dirpath == str(tmp_path / "fold2" / "checkpoints")
     assert fold.logger.mlflow.run_id == "child-run"
     assert fold.callbacks.optuna_pruning.step_offset == 14
+
+
+class SummarizingToyModel(ToyModel):
+    """The toy model with a cv summary: the pooled out-of-fold MAE, a figure and a table."""
+
+    @staticmethod
+    def summarize_folds(oof, folds):
+        from deepms.plots import histogram
+
+        residuals = oof["predicted"] - oof["y"]
+        table = folds[["fold", "n_test"]].assign(oof_rows=oof.groupby("fold").size().to_numpy())
+        metrics = {"oof_mae": float(residuals.abs().mean()), "oof_nan": math.nan}
+        return metrics, {"residuals": histogram(residuals.to_numpy(), "residual"), "sizes": table}
+
+
+class FailingSummaryToyModel(ToyModel):
+    @classmethod
+    def summarize_folds(cls, oof, folds):
+        raise ValueError("no summary on purpose")
+
+
+def _artifacts(client, run_id: str, path: str) -> set[str]:
+    return {a.path for a in client.list_artifacts(run_id, path)}
+
+
+def test_a_models_summarize_folds_lands_on_the_parent(toy_config, tmp_path: Path) -> None:  # noqa: F811
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from deepms.training.runner import run
+
+    cfg = toy_config("cv=kfold", "cv.n_splits=2", "cv.val_fraction=0.25")
+    cfg.model._target_ = f"{__name__}.SummarizingToyModel"
+    result = run(cfg)
+    client = MlflowClient(cfg.logger.mlflow.tracking_uri)
+    oof = pd.read_csv(client.download_artifacts(result.run_id, "cv/oof_predictions.csv"))
+    expected = (oof["predicted"] - oof["y"]).abs().mean()
+    parent = client.get_run(result.run_id)
+    assert parent.data.metrics["oof_mae"] == pytest.approx(expected, rel=1e-6)
+    assert result.metrics["oof_mae"] == pytest.approx(expected, rel=1e-6)
+    assert "oof_nan" not in parent.data.metrics  # a NaN metric is not logged
+    assert parent.data.tags["cv.summary"] == "SummarizingToyModel.summarize_folds"
+    assert _artifacts(client, result.run_id, "plots") == {"plots/residuals.png"}
+    sizes = pd.read_csv(client.download_artifacts(result.run_id, "cv/sizes.csv"))
+    assert sizes["oof_rows"].tolist() == sizes["n_test"].tolist() and sizes["oof_rows"].sum() == 60
+    for child in _children(client, result.run_id):  # the folds get nothing of it
+        assert "oof_mae" not in child.data.metrics
+
+
+def test_a_failing_summary_is_a_tag_and_the_parent_finishes(toy_config) -> None:  # noqa: F811
+    from mlflow.tracking import MlflowClient
+
+    from deepms.training.runner import run
+
+    cfg = toy_config("cv=kfold", "cv.n_splits=2", "cv.val_fraction=0.25")
+    cfg.model._target_ = f"{__name__}.FailingSummaryToyModel"
+    result = run(cfg)
+    parent = MlflowClient(cfg.logger.mlflow.tracking_uri).get_run(result.run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["cv.summary"] == "failed: ValueError: no summary on purpose"
+    assert not any(k.startswith("oof_") for k in parent.data.metrics)
+
+
+def test_cv_fold_alone_runs_that_fold_as_an_ordinary_run(toy_config) -> None:  # noqa: F811
+    from deepms.training.runner import run
+
+    cfg = toy_config("cv=kfold", "cv.n_splits=3", "cv.val_fraction=0.25", "cv.fold=1")
+    result = run(cfg)
+    assert result.folds in (None, [])  # no parent, no fold list: one run
+    assert result.lineage.split == "peptide_grouped_kfold3_seed42_fold1"  # the fold, not data.split
+    assert result.lineage.n_samples["test"] in (19, 20, 21)

@@ -6,8 +6,10 @@ logged as an MLflow run nested under a parent run (tag ``mlflow.parentRunId``, a
 under their study). The parent gets each test/val metric's mean, sd and 95 % t-interval over
 folds (``cv_<metric>_mean``, ``_sd``, ``_ci95_low``, ``_ci95_high``), the fold table
 (``cv/folds.csv``) and the out-of-fold predictions (``cv/oof_predictions.csv``: each test sample
-predicted by the fold model that did not see it). Inside a sweep the trial's run is the parent,
-and the sweep optimises the mean of the monitored value. A failed fold fails the parent.
+predicted by the fold model that did not see it), and, if the model class defines
+``summarize_folds``, that summary's metrics and plots (:mod:`deepms.training.cv_hook`). Inside a
+sweep the trial's run is the parent, and the sweep optimises the mean of the monitored value. A
+failed fold fails the parent.
 """
 
 from __future__ import annotations
@@ -210,6 +212,7 @@ def run_cv(cfg: DictConfig) -> RunResult:
     results: list[RunResult] = []
     rows: list[dict[str, Any]] = []
     predictions, notes = [], set()
+    model_class: type | None = None
     status = "RUNNING"
     try:
         fold, total = 0, None
@@ -232,12 +235,13 @@ def run_cv(cfg: DictConfig) -> RunResult:
             elif why:
                 notes.add(why)
             rows.append(fold_row(result, fold, monitor))
+            model_class = type(result.model)
             result.datamodule = result.model = result.trainer = None  # memory: one fold at a time
             results.append(result)
             fold += 1
         summary = _summarise(cfg, results, rows)
         if tracker is not None:
-            _log_summary(tracker, summary, rows, predictions, notes, total)
+            _log_summary(tracker, summary, rows, predictions, notes, total, model_class)
         status = "FINISHED"
     except BaseException as error:  # a failed fold fails the parent; Ctrl-C kills it
         status = "FAILED" if isinstance(error, Exception) else "KILLED"
@@ -293,17 +297,22 @@ def _log_summary(
     predictions: list[Any],
     notes: set[str],
     total: int,
+    model_class: type | None = None,
 ) -> None:
     import pandas as pd
+
+    from deepms.training.cv_hook import log_fold_summary
 
     client, run_id = tracker.client, tracker.parent_id
     finite = {k: v for k, v in summary.metrics.items() if math.isfinite(v)}
     tracker.logger.log_metrics(finite)
     client.set_tag(run_id, "cv.n_folds", str(total))
-    client.log_text(run_id, pd.DataFrame(rows).to_csv(index=False), "cv/folds.csv")
+    folds = pd.DataFrame(rows)
+    client.log_text(run_id, folds.to_csv(index=False), "cv/folds.csv")
     if predictions:
-        oof = pd.concat(predictions, ignore_index=True).to_csv(index=False)
-        client.log_text(run_id, oof, "cv/oof_predictions.csv")
+        oof = pd.concat(predictions, ignore_index=True)
+        client.log_text(run_id, oof.to_csv(index=False), "cv/oof_predictions.csv")
+        summary.metrics |= log_fold_summary(model_class, oof, folds, client, run_id)
     for note in sorted(notes):
         log.warning("no out-of-fold predictions: %s", note)
         client.set_tag(run_id, "cv.oof_predictions", f"none: {note}")

@@ -192,11 +192,27 @@ def run(cfg: DictConfig) -> RunResult:
         from deepms.training.resume import prepare_resume
 
         cfg = prepare_resume(cfg)
-    if cfg.get("cv") is not None and cfg.cv.get("fold") is None:
-        from deepms.training.cv import run_cv
+    if cfg.get("cv") is not None:
+        if cfg.cv.get("fold") is None:
+            from deepms.training.cv import run_cv
 
-        return run_cv(cfg)
+            return run_cv(cfg)
+        cfg = _one_fold(cfg)
     return run_once(cfg)
+
+
+def _one_fold(cfg: DictConfig) -> DictConfig:
+    """``cv.fold=K`` alone: fold K as an ordinary run; the datamodule reads the scheme and the
+    fold from ``data.cv`` (without it, it would silently use its own split)."""
+    import copy
+
+    from omegaconf import open_dict
+
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cv = OmegaConf.to_container(cfg.cv, resolve=True)
+        cfg.data.cv = {k: v for k, v in cv.items() if v is not None}
+    return cfg
 
 
 def run_once(cfg: DictConfig, register: bool = True) -> RunResult:

@@ -3,6 +3,7 @@ and the protein ranking, each against values worked out by hand or planted in th
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
-from deepms.tasks.biomarker.baselines import BASELINES, binary_scores, evaluate_baselines
+from deepms.tasks.biomarker.baselines import (
+    BASELINES,
+    binary_scores,
+    evaluate_baselines,
+    fit_predict,
+)
 from deepms.tasks.biomarker.dbn import RBM, DeepBeliefNetwork, weight_ranking
 from deepms.tasks.biomarker.model import (
     BiomarkerModel,
@@ -197,9 +203,14 @@ def test_model_pretrains_once_learns_the_planted_label_and_logs_dbn_and_baseline
     top_permutation = ranking.sort_values("permutation_importance")["feature"].iloc[-1]
     assert top_permutation == "P0"
     out = net.predict_step(collate([datamodule.datasets["test"][i] for i in range(3)]), 0)
-    assert set(out) == {"id", "label", "p_AD"} and out["id"] == list(
-        datamodule.parts["test"][2][:3]
-    )
+    assert out["id"] == list(datamodule.parts["test"][2][:3])
+    # the fold's baselines and panel ride along for cv's out-of-fold table (no site, no cv here)
+    assert set(out) == {"id", "label", "p_AD", "p_logreg_l2", "p_knn", "panel"}
+    (x_train, y_train, _), x_test = datamodule.matrix("train"), datamodule.matrix("test")[0]
+    logreg = fit_predict("logreg_l2", x_train, y_train, x_test[:3])
+    assert out["p_logreg_l2"] == pytest.approx(logreg.tolist(), abs=1e-6)
+    assert set(np.round(np.array(out["p_knn"]) * 5, 6)) <= {0, 1, 2, 3, 4, 5}  # 5 neighbours
+    assert out["panel"] == [json.dumps(ranking["feature"].head(3).tolist())] * 3
 
 
 def test_permutation_importance_matches_shuffling_one_column_by_hand() -> None:
@@ -223,8 +234,8 @@ def test_every_baseline_fits_fast_and_separates_a_planted_label() -> None:
     scores = evaluate_baselines((x[:120], y[:120]), (x[120:], y[120:]), list(BASELINES))
     for name in BASELINES:
         assert scores[f"{name}_auroc"] > 0.8, name
-    with pytest.raises(ValueError, match="unknown baseline 'xgboost'"):
-        evaluate_baselines((x, y), (x, y), ["xgboost"])
+    with pytest.raises(ValueError, match="unknown baseline 'lightgbm'"):
+        evaluate_baselines((x, y), (x, y), ["lightgbm"])
 
 
 def test_model_refuses_unknown_baselines_and_mismatched_names() -> None:

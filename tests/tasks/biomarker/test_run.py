@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from deepms.tasks.biomarker.baselines import METRICS
 
@@ -48,3 +49,33 @@ def test_tiny_run_scores_dbn_and_baselines_on_the_same_folds(compose_config, mir
     assert np.allclose(out[probability], fold0.loc[out.index, probability], atol=1e-5)
     panel = [c for c in out.columns if c not in ("p_1", probability, "predicted_class")]
     assert len(panel) == 1 + 10 and panel[0] == "imputed_proteins"  # panel_size 10
+
+    # the parent's summary (summary.py): pooled out-of-fold AUROC with its bootstrap interval,
+    # the DBN against the better of its two baselines on the same samples, plots and tables
+    assert {"p_omiclearn", "p_logreg_l2", "site", "repeat", "panel"} <= set(oof.columns)
+    assert set(oof["site"]) == {"Berlin", "Sweden", "Magdeburg", "Kiel"} and set(oof["repeat"]) == {
+        0
+    }
+    assert oof.groupby("fold")["panel"].nunique().tolist() == [1, 1]
+    metrics = client.get_run(result.run_id).data.metrics
+    low, point, high = (metrics[f"oof_auroc{s}"] for s in ("_ci95_low", "", "_ci95_high"))
+    assert low < point < high and point == pytest.approx(
+        roc_auc_score(oof["label"], oof[probability])
+    )
+    best = max(("omiclearn", "logreg_l2"), key=lambda b: roc_auc_score(oof["label"], oof[f"p_{b}"]))
+    diff = metrics[f"oof_auroc_diff_{best}"]
+    assert diff == pytest.approx(point - metrics[f"oof_auroc_{best}"])
+    assert (
+        metrics[f"oof_auroc_diff_{best}_ci95_low"]
+        < diff
+        < metrics[f"oof_auroc_diff_{best}_ci95_high"]
+    )
+    assert 0 < metrics["oof_auroc_diff_p"] <= 1
+    plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert plots == {f"plots/{n}.png" for n in ("roc", "calibration", "panel_selection")}
+    sites = pd.read_csv(client.download_artifacts(result.run_id, "cv/site_performance.csv"))
+    assert (
+        sites["n"].sum() == 210 and sites.set_index("site").loc["Kiel", "auroc"] == "one class only"
+    )
+    panels = pd.read_csv(client.download_artifacts(result.run_id, "cv/panel_frequency.csv"))
+    assert panels["n_folds"].sum() == 20 and panels["n_folds"].max() <= 2

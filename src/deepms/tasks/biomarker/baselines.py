@@ -1,8 +1,8 @@
 """The comparators biomarker studies use, fitted on the DBN's own fold and preprocessing.
 
 OmicLearn's default protocol (ExtraTrees importance picks 20 features, AdaBoost with 100
-estimators classifies), L1 and L2 logistic regression, random forest, an SVM, kNN and a plain MLP
-(An et al.'s comparators). XGBoost is left out: it is not installed in this environment. Every
+estimators classifies), L1 and L2 logistic regression, random forest, XGBoost (gradient-boosted
+trees, the CPU build ``xgboost-cpu``), an SVM, kNN and a plain MLP (An et al.'s comparators). Every
 model sees the fold's training rows after the same in-fold preprocessing, and is scored on the
 fold's test rows with :func:`binary_scores`, the function the DBN's own metrics come from, so the
 figures compare like for like (and ``cv=`` aggregates ``test_<baseline>_<metric>`` over folds).
@@ -74,6 +74,13 @@ def _random_forest(seed: int) -> Any:
     return RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
 
 
+def _xgboost(seed: int) -> Any:
+    from xgboost import XGBClassifier
+
+    # library defaults but one thread (a fold is small; CV runs many) and a fixed seed
+    return XGBClassifier(n_estimators=200, n_jobs=1, random_state=seed, eval_metric="logloss")
+
+
 def _svm(seed: int) -> Any:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.svm import SVC
@@ -101,6 +108,7 @@ BASELINES: dict[str, Callable[[int], Any]] = {
     "logreg_l1": _logistic("l1"),
     "logreg_l2": _logistic("l2"),
     "random_forest": _random_forest,
+    "xgboost": _xgboost,
     "svm": _svm,
     "knn": _knn,
     "mlp": _mlp,
@@ -131,10 +139,21 @@ def evaluate_baselines(
     seed: int = 0,
 ) -> dict[str, float]:
     """``<name>_<metric>`` for each baseline, fitted on ``train`` and scored on ``test``."""
+    return score_baselines(fit_baselines(train, test[0], names, seed), test[1])
+
+
+def fit_baselines(
+    train: tuple[np.ndarray, np.ndarray], x_test: np.ndarray, names: Sequence[str], seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Each baseline's P(positive) on ``x_test`` (kept per sample for the out-of-fold table)."""
+    return {name: fit_predict(name, train[0], train[1], x_test, seed) for name in names}
+
+
+def score_baselines(probabilities: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """``<name>_<metric>`` of each baseline's test probabilities."""
     out: dict[str, float] = {}
-    for name in names:
-        probabilities = fit_predict(name, train[0], train[1], test[0], seed)
-        out |= {f"{name}_{k}": v for k, v in binary_scores(probabilities, test[1]).items()}
+    for name, p in probabilities.items():
+        out |= {f"{name}_{k}": v for k, v in binary_scores(p, labels).items()}
     return out
 
 

@@ -23,10 +23,13 @@ from deepms.metrics.classification import safe_name
 from deepms.tasks.biomarker.baselines import (
     BASELINES,
     binary_scores,
-    evaluate_baselines,
+    fit_baselines,
     panel_scores,
+    score_baselines,
 )
 from deepms.tasks.biomarker.dbn import DeepBeliefNetwork, weight_ranking
+from deepms.tasks.biomarker.oof import batch_columns, fold_columns
+from deepms.tasks.biomarker.summary import summarize_folds
 from deepms.training.module import TaskModule
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,10 @@ class BiomarkerModel(TaskModule):
         self.register_buffer("pretrained", torch.zeros((), dtype=torch.bool))
         self.probability_column = f"p_{safe_name(str(classes[1]))}"
         self._outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._fold_columns: dict[str, dict[str, Any]] = {}  # sample id -> p_<baseline>, site, ...
+
+    #: the cv parent's pooled figures (bootstrap, paired test, plots): see summary.py
+    summarize_folds = staticmethod(summarize_folds)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, F] preprocessed intensities -> [B] logits."""
@@ -161,20 +168,23 @@ class BiomarkerModel(TaskModule):
         if datamodule is None or not hasattr(datamodule, "matrix"):
             return {}
         x_train, y_train, _ = datamodule.matrix("train")
-        x_test, y_test, _ = datamodule.matrix("test")
+        x_test, y_test, ids = datamodule.matrix("test")
         train, test = (np.asarray(x_train), np.asarray(y_train)), (x_test, np.asarray(y_test))
         seed = int(torch.initial_seed() % 2**31)
-        out = evaluate_baselines(train, test, list(self.hparams.baselines or ()), seed)
-        columns = ranking["index"].head(int(self.hparams.panel_size)).tolist()
-        return out | panel_scores(train, test, columns)
+        probabilities = fit_baselines(train, x_test, list(self.hparams.baselines or ()), seed)
+        panel = ranking.head(int(self.hparams.panel_size))
+        self._fold_columns = fold_columns(ids, probabilities, panel["feature"].tolist(), datamodule)
+        out = score_baselines(probabilities, test[1])
+        return out | panel_scores(train, test, panel["index"].tolist())
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Per-sample columns (out-of-fold predictions under CV): id, label, p_<positive>."""
+        """Per-sample columns (out-of-fold predictions under CV): id, label, p_<positive>, and
+        after this fold's test each baseline's p_<baseline>, site, repeat and panel (oof.py)."""
         out: dict[str, Any] = {"id": list(batch["ids"])}
         if "label" in batch:
             out["label"] = batch["label"]
         out[self.probability_column] = torch.sigmoid(self(batch["x"]))
-        return out
+        return out | batch_columns(self._fold_columns, out["id"])
 
     # --- protein ranking ----------------------------------------------------------------------
 
