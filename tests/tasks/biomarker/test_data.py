@@ -237,3 +237,19 @@ def test_covariate_mixing_numbers_and_text_is_refused(tmp_path: Path) -> None:
     config = {**_bad(tmp_path, MATRIX, samples), "group_columns": {}, "covariates": ["age"]}
     with pytest.raises(BiomarkerConfigError, match=r"covariate 'age' mixes numbers \(sample 'a'"):
         _setup(**config)
+
+
+def test_the_sample_table_may_be_a_source_and_there_is_exactly_one(tmp_path: Path) -> None:
+    config = _cohort(tmp_path)
+    table = config.pop("samples")
+    inline = _setup(**{**config, "sources": [*config["sources"], table]})
+    separate = _setup(**config, samples=table)
+    assert inline.classes == separate.classes
+    assert np.array_equal(inline.matrix("test")[0], separate.matrix("test")[0])
+    assert any(k.endswith(":samples") for k in inline.lineage().datasets)  # its sha256 recorded
+    with pytest.raises(BiomarkerConfigError, match="one sample table"):
+        BiomarkerDataModule(**config)  # none
+    with pytest.raises(BiomarkerConfigError, match="found 2"):
+        BiomarkerDataModule(**{**config, "sources": [*config["sources"], table]}, samples=table)
+    with pytest.raises(BiomarkerConfigError, match="names no matrix"):
+        BiomarkerDataModule(**{**config, "sources": [table]})

@@ -107,6 +107,9 @@ def _is_value(cell: str, value: Any) -> bool:
         return False
 
 
+SAMPLE_TABLE = "sample_table"
+
+
 class BiomarkerDataModule(TaskDataModule):
     """Matrix + sample table -> stratified, leakage-guarded, in-fold preprocessed parts."""
 
@@ -116,9 +119,9 @@ class BiomarkerDataModule(TaskDataModule):
     def __init__(
         self,
         sources: Sequence[Mapping[str, Any] | SourceSpec],
-        samples: Mapping[str, Any] | SourceSpec,
         label: str,
         positive: Any,
+        samples: Mapping[str, Any] | SourceSpec | None = None,
         covariates: Sequence[str] = (),
         allow_covariates: Sequence[str] = (),
         label_defining: Sequence[str] = LABEL_DEFINING,
@@ -126,12 +129,22 @@ class BiomarkerDataModule(TaskDataModule):
         preprocess: Mapping[str, Any] | None = None,
         **common: Any,
     ) -> None:
-        """``group_columns``: name -> a sample-table column, or ``{one_hot: [cols], none: X}``
+        """``samples``: the sample table (label, covariates, groups); or give it in ``sources``
+        with ``format: sample_table`` (one override then replaces a cohort's files).
+        ``group_columns``: name -> a sample-table column, or ``{one_hot: [cols], none: X}``
         (the value is the column set to 1, or ``none`` where no column is set)."""
         super().__init__(sources, **common)
-        if not self.sources:
-            raise BiomarkerConfigError("biomarker: data.sources is empty; name a matrix")
-        self.samples_spec = SourceSpec.from_config(samples)
+        tables = [s for s in self.sources if s.format == SAMPLE_TABLE]
+        if samples is not None:
+            tables.insert(0, SourceSpec.from_config(samples))
+        if not [s for s in self.sources if s.format != SAMPLE_TABLE]:
+            raise BiomarkerConfigError("biomarker: data.sources names no matrix")
+        if len(tables) != 1:
+            raise BiomarkerConfigError(
+                f"biomarker: give one sample table (data.samples, or a data.sources entry with "
+                f"format: {SAMPLE_TABLE}); found {len(tables)}"
+            )
+        self.samples_spec = tables[0]
         self.label, self.positive = str(label), positive
         self.covariates = [str(c) for c in covariates or ()]
         self.allow_covariates = [str(c) for c in allow_covariates or ()]
@@ -176,6 +189,8 @@ class BiomarkerDataModule(TaskDataModule):
         vectors: list[SampleVector] = []
         source_index: list[int] = []
         for index, opened in self.open_sources():
+            if opened.format.name == SAMPLE_TABLE:  # read by _read_samples
+                continue
             if opened.format.record != "SampleVector":
                 raise BiomarkerConfigError(
                     f"biomarker source {opened.spec.describe()}: use a matrix format "
