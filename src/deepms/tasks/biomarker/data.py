@@ -118,7 +118,6 @@ class BiomarkerDataModule(TaskDataModule):
 
     def __init__(
         self,
-        sources: Sequence[Mapping[str, Any] | SourceSpec],
         label: str,
         positive: Any,
         samples: Mapping[str, Any] | SourceSpec | None = None,
@@ -129,11 +128,12 @@ class BiomarkerDataModule(TaskDataModule):
         preprocess: Mapping[str, Any] | None = None,
         **common: Any,
     ) -> None:
-        """``samples``: the sample table (label, covariates, groups); or give it in ``sources``
-        with ``format: sample_table`` (one override then replaces a cohort's files).
+        """``common``: the base's settings, ``sources`` (the matrix) among them. ``samples``: the
+        sample table (label, covariates, groups); or give it in ``sources`` with ``format:
+        sample_table`` (one override then replaces a cohort's files).
         ``group_columns``: name -> a sample-table column, or ``{one_hot: [cols], none: X}``
         (the value is the column set to 1, or ``none`` where no column is set)."""
-        super().__init__(sources, **common)
+        super().__init__(**common)
         tables = [s for s in self.sources if s.format == SAMPLE_TABLE]
         if samples is not None:
             tables.insert(0, SourceSpec.from_config(samples))
