@@ -56,15 +56,3 @@ class Lineage:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.to_dict().get(key, default)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Lineage:
-        """Back from :meth:`to_dict` (e.g. a logged ``lineage.json``)."""
-        data = dict(data)
-        fixed = {k: data.pop(k) for k in ("name", "split", "seed", "datasets") if k in data}
-        return cls(
-            **fixed,
-            n_samples=dict(data.pop("n_samples", {}) or {}),
-            dropped=dict(data.pop("dropped", {}) or {}),
-            extras=data,
-        )

@@ -44,13 +44,14 @@ def grouped_split(
 
 def most_held_out(groups: Sequence[Hashable], labels: Sequence[str]) -> np.ndarray:
     """Mask of items to keep when sources label one group differently (e.g. two files with their
-    own fractions): each group stays only in its most held-out split (test > val > train)."""
+    own fractions): each group stays only in its most held-out split (test > val > train; any
+    other label, an extra test set such as deeploc's ``hard``, ranks with the most held out)."""
     rank = {name: i for i, name in enumerate(SPLIT_NAMES)}
-    final: dict[str, str] = {}
-    for group, label in zip(groups, labels, strict=True):
-        key = str(group)
-        final[key] = max(final.get(key, label), label, key=rank.__getitem__)
-    return np.array([final[str(g)] == lab for g, lab in zip(groups, labels, strict=True)], bool)
+    ranks = [rank.get(str(label), len(SPLIT_NAMES)) for label in labels]
+    best: dict[str, int] = {}
+    for group, r in zip(groups, ranks, strict=True):
+        best[str(group)] = max(best.get(str(group), r), r)
+    return np.array([r >= best[str(g)] for g, r in zip(groups, ranks, strict=True)], dtype=bool)
 
 
 def subset_groups(

@@ -105,12 +105,9 @@ class Predictor(ABC):
             model_class_of,
         )
 
-        checkpoint = load_checkpoint(path)
+        checkpoint = load_checkpoint(path)  # weights only: a pickle travels as bytes, unread
         model_class = model_class_of(checkpoint, cls.legacy_model_class(checkpoint), path)
-        trusted = cls.trusts(model_class)
-        if trusted:
-            checkpoint = load_checkpoint(path, trusted=True)
-        model = build_model(checkpoint, model_class, path, trusted=trusted)
+        model = build_model(checkpoint, model_class, path, trusted=cls.trusts(model_class))
         try:
             predictor = cls(model)  # type: ignore[call-arg]  # task predictors take the model
             predictor.check_description(checkpoint.get(DESCRIPTION_KEY) or {})

@@ -261,11 +261,12 @@ def resolve_checkpoint(
 def load_checkpoint(path: str | os.PathLike[str], trusted: bool = False) -> dict[str, Any]:
     """A deepms (Lightning) checkpoint as a dict, on CPU.
 
-    Untrusted (the default) reads with ``weights_only=True``: tensors, numbers, strings and
+    Untrusted (the default) reads with ``weights_only=True``: tensors, numbers, strings, bytes and
     containers only, no code runs from the file. ``trusted=True`` unpickles anything: only for files
-    you made, e.g. a DeepRT ensemble checkpoint, whose fitted scikit-learn stack is a pickle
-    (``RTPredictor`` loads those with ``trusted=True``). Every way a file can be wrong becomes a
-    :class:`ModelLoadError` naming the file.
+    you made (a run re-reading its own best checkpoint). A DeepRT ensemble's fitted scikit-learn
+    stack travels as pickled bytes, read untrusted and unpickled by the model's
+    ``on_load_checkpoint`` only where its predictor trusts the class (:func:`build_model`). Every
+    way a file can be wrong becomes a :class:`ModelLoadError` naming the file.
     """
     import torch
 

@@ -154,7 +154,9 @@ def fold_predictions(result: RunResult, fold: int) -> tuple[Any, str]:
     loader = datamodule.test_dataloader()
     loader = loader[0] if isinstance(loader, list) else loader
     batches = _Batches(loader)
-    outputs = trainer.predict(model, dataloaders=batches, ckpt_path=result.best_checkpoint) or []
+    outputs = (
+        trainer.predict(model, dataloaders=batches) or []
+    )  # the model holds the tested weights
     columns: dict[str, list[Any]] = {}
     for batch in outputs:
         if not isinstance(batch, Mapping):

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from deepms.datasets.folds import CVConfig, fold_labels, n_folds
 from deepms.datasets.lineage import Lineage
 from deepms.datasets.sources import OpenedSource, SourceSpec, open_source, source_specs
-from deepms.datasets.splits import SPLIT_NAMES, grouped_split
+from deepms.datasets.splits import grouped_split, most_held_out
 from deepms.training.batching import bucketed_loader
 
 ON_ERROR = ("raise", "skip")
@@ -255,7 +255,8 @@ class TaskDataModule(pl.LightningDataModule):
                 )
         fixed = np.flatnonzero(roles != "split")
         labels[fixed] = roles[fixed]
-        return _most_held_out(groups_array, labels)
+        labels[~most_held_out(groups_array, labels)] = None
+        return labels
 
     def n_folds(
         self, groups: Sequence[Hashable], group_by: Sequence[Hashable] | None = None
@@ -292,21 +293,6 @@ class TaskDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader | list[DataLoader]:
         loaders = [self.loader(part) for part in self.test_parts if part in self.datasets]
         return loaders[0] if len(loaders) == 1 else loaders
-
-
-def _most_held_out(groups: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Labels where a group labelled two ways keeps only its most held-out part (test > val >
-    train; extra test roles rank with test); the other samples become ``None``."""
-    rank = {name: i for i, name in enumerate(SPLIT_NAMES)}
-    best: dict[str, int] = {}
-    for group, label in zip(groups, labels, strict=True):
-        r = rank.get(label, len(SPLIT_NAMES))
-        best[group] = max(best.get(group, r), r)
-    out = labels.copy()
-    for i, (group, label) in enumerate(zip(groups, labels, strict=True)):
-        if rank.get(label, len(SPLIT_NAMES)) < best[group]:
-            out[i] = None
-    return out
 
 
 def keep_mask(labels: np.ndarray) -> np.ndarray:

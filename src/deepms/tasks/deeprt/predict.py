@@ -63,8 +63,8 @@ class RTPredictor(BatchPredictor):
 
     @classmethod
     def trusts(cls, model_class: type) -> bool:
-        """An ensemble's fitted scikit-learn stack is a pickle: its checkpoint is read with
-        ``trusted=True`` (load only ensemble checkpoints you trust; module doc)."""
+        """An ensemble's fitted scikit-learn stack is pickled bytes, unpickled when the model is
+        built (load only ensemble checkpoints you trust; module doc)."""
         from deepms.tasks.deeprt.model import RTEnsembleModel
 
         return issubclass(model_class, RTEnsembleModel)
