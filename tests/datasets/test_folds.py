@@ -66,3 +66,45 @@ def test_bad_settings_are_clear_errors() -> None:
         fold_labels(CVConfig(n_splits=4, fold=4), GROUPS)
     with pytest.raises(ValueError, match="class labels"):
         fold_labels(CVConfig(scheme="stratified_kfold", n_splits=2), GROUPS)
+
+
+def test_nested_folds_cut_only_the_outer_training_rows() -> None:
+    """Brute force over every outer and inner fold: an inner fit never labels an outer test row,
+    each outer non-test row is inner-tested exactly once, and groups stay whole."""
+    rng = np.random.default_rng(3)
+    groups = [f"p{i // 2}" for i in range(120)]  # two samples per patient
+    strata = np.repeat(rng.integers(0, 2, 60), 2)
+    outer = {"scheme": "stratified_kfold", "n_splits": 4, "seed": 5, "val_fraction": 0.0}
+    for outer_fold in range(4):
+        outer_test = (
+            fold_labels(CVConfig(**{**outer, "fold": outer_fold}), groups, strata) == "test"
+        )
+        tested = Counter()
+        for inner_fold in range(3):
+            cv = CVConfig.from_config(
+                {
+                    "scheme": "stratified_kfold",
+                    "n_splits": 3,
+                    "fold": inner_fold,
+                    "seed": 9,
+                    "within": {**outer, "fold": outer_fold},
+                }
+            )
+            labels = fold_labels(cv, groups, strata)
+            assert all(label is None for label in labels[outer_test])
+            assert all(label in ("train", "val", "test") for label in labels[~outer_test])
+            parts: dict[str, set] = {}
+            for group, label in zip(groups, labels, strict=True):
+                parts.setdefault(group, set()).add(label)
+            assert all(len(p) == 1 for p in parts.values())  # a patient is never split
+            tested.update(np.flatnonzero(labels == "test").tolist())
+            assert cv.name.startswith("inner_stratified_kfold3_seed9_of_stratified_kfold4")
+        assert sorted(tested) == np.flatnonzero(~outer_test).tolist()
+        assert set(tested.values()) == {1}
+
+
+def test_nested_inner_scheme_must_be_k_fold() -> None:
+    with pytest.raises(ValueError, match="inner scheme must be a k-fold"):
+        CVConfig.from_config(
+            {"scheme": "leave_one_group_out", "group_by": "site", "within": {"scheme": "kfold"}}
+        )

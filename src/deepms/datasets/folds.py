@@ -10,12 +10,16 @@ Schemes: ``kfold`` (groups shuffled and dealt round-robin into ``n_splits`` fold
 ``stratified_kfold`` and ``repeated_stratified_kfold`` (scikit-learn's StratifiedGroupKFold, per
 repeat with seed + repeat; strata = the task's class labels), ``group_kfold`` (k-fold over the
 ``group_by`` column) and ``leave_one_group_out`` (one fold per value of the ``group_by`` column).
+
+Nested CV: a scheme ``within`` an outer fold cuts only that outer fold's non-test rows (the outer
+test rows get no label, so the inner fits never see them): hyperparameters tuned on the inner
+folds are then judged on an outer test part that played no part in choosing them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -42,12 +46,15 @@ class CVConfig:
     group_by: str | None = None  # a group column the task offers; None: its leakage unit
     val_fraction: float = 0.1  # of the non-test groups, for checkpointing / early stopping
     seed: int = 0
+    within: CVConfig | None = None  # nested CV: the outer fold whose non-test rows this cuts
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | CVConfig | None) -> CVConfig | None:
         if cfg is None or isinstance(cfg, CVConfig):
             return cfg
         known = {k: v for k, v in dict(cfg).items() if k in cls.__dataclass_fields__}
+        if known.get("within") is not None:
+            known["within"] = cls.from_config(known["within"])
         config = cls(**known)
         config.check()
         return config
@@ -61,6 +68,11 @@ class CVConfig:
             raise ValueError(f"cv.n_splits={self.n_splits}: need at least 2 folds")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"cv.val_fraction={self.val_fraction}: must be in [0, 1)")
+        if self.within is not None and self.scheme == "leave_one_group_out":
+            raise ValueError(
+                "nested cv: the inner scheme must be a k-fold scheme (its fold count cannot "
+                "depend on which groups the outer fold leaves); leave_one_group_out is outer only"
+            )
 
     @property
     def name(self) -> str:
@@ -68,7 +80,10 @@ class CVConfig:
         size = "" if self.scheme == "leave_one_group_out" else str(self.n_splits)
         repeats = f"x{self.n_repeats}" if self.n_repeats > 1 else ""
         by = f"_by_{self.group_by}" if self.group_by else ""
-        return f"{self.scheme}{size}{repeats}{by}_seed{self.seed}"
+        name = f"{self.scheme}{size}{repeats}{by}_seed{self.seed}"
+        if self.within is not None:
+            name = f"inner_{name}_of_{self.within.name}_fold{self.within.fold}"
+        return name
 
 
 def n_folds(cv: CVConfig, groups: Sequence[Hashable]) -> int:
@@ -114,6 +129,8 @@ def fold_labels(
     ``groups`` is the task's leakage unit; ``group_by`` picks a column of ``group_columns``
     instead (a leakage unit must then nest inside it: a patient belongs to one site).
     """
+    if cv.within is not None:
+        return _inner_fold_labels(cv, groups, strata, group_columns)
     leakage = np.array([str(g) for g in groups], dtype=object)
     if cv.group_by:
         columns = dict(group_columns or {})
@@ -144,4 +161,23 @@ def fold_labels(
             chosen = max(set(leakage[rest]), key=lambda group: group_uniform(group, seed))
             inner = np.where(leakage[rest] == chosen, "val", inner)
         labels[rest] = inner
+    return labels
+
+
+def _inner_fold_labels(
+    cv: CVConfig,
+    groups: Sequence[Hashable],
+    strata: Sequence[Hashable] | None,
+    group_columns: Mapping[str, Sequence[Hashable]] | None,
+) -> np.ndarray:
+    """``cv``'s labels over the non-test rows of its outer fold; outer test rows get None."""
+    outer = replace(cv.within, val_fraction=0.0)
+    rows = np.flatnonzero(fold_labels(outer, groups, strata, group_columns) != "test")
+    labels = np.full(len(groups), None, dtype=object)
+    labels[rows] = fold_labels(
+        replace(cv, within=None),
+        [groups[i] for i in rows],
+        None if strata is None else np.asarray(strata)[rows],
+        {k: np.asarray(v)[rows] for k, v in (group_columns or {}).items()},
+    )
     return labels

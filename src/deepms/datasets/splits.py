@@ -47,7 +47,8 @@ def most_held_out(groups: Sequence[Hashable], labels: Sequence[str]) -> np.ndarr
     own fractions): each group stays only in its most held-out split (test > val > train; any
     other label, an extra test set such as deeploc's ``hard``, ranks with the most held out)."""
     rank = {name: i for i, name in enumerate(SPLIT_NAMES)}
-    ranks = [rank.get(str(label), len(SPLIT_NAMES)) for label in labels]
+    # None (a row a nested fold leaves out) never outranks a real part
+    ranks = [-1 if label is None else rank.get(str(label), len(SPLIT_NAMES)) for label in labels]
     best: dict[str, int] = {}
     for group, r in zip(groups, ranks, strict=True):
         best[str(group)] = max(best.get(str(group), r), r)

@@ -9,7 +9,8 @@ folds (``cv_<metric>_mean``, ``_sd``, ``_ci95_low``, ``_ci95_high``), the fold t
 predicted by the fold model that did not see it), and, if the model class defines
 ``summarize_folds``, that summary's metrics and plots (:mod:`deepms.training.cv_hook`). Inside a
 sweep the trial's run is the parent, and the sweep optimises the mean of the monitored value. A
-failed fold fails the parent.
+failed fold fails the parent. ``cv.inner`` makes it nested CV: each fold's hyperparameters are
+tuned on its own training rows first (:mod:`deepms.training.nested`).
 """
 
 from __future__ import annotations
@@ -214,14 +215,23 @@ def run_cv(cfg: DictConfig) -> RunResult:
     results: list[RunResult] = []
     rows: list[dict[str, Any]] = []
     predictions, notes = [], set()
+    inner_trials: list[dict[str, Any]] = []
     model_class: type | None = None
     status = "RUNNING"
     try:
         fold, total = 0, None
         while total is None or fold < total:
             child = tracker.start_fold(fold, f"{name}-fold{fold}") if tracker else None
+            tuned: dict[str, Any] = {}
             try:
-                result = run_once(fold_config(cfg, fold, output_dir, child), register=False)
+                fold_cfg = fold_config(cfg, fold, output_dir, child)
+                if cfg.cv.get("inner") is not None:  # nested: tune on this fold's training rows
+                    from deepms.training.nested import tune_fold, tuned_fold_config
+
+                    tuned, trials = tune_fold(fold_cfg, cfg)
+                    inner_trials.extend(trials)
+                    fold_cfg = tuned_fold_config(fold_cfg, tuned)
+                result = run_once(fold_cfg, register=False)
             except BaseException:
                 if tracker is not None:
                     tracker.fail_fold(child)
@@ -236,7 +246,9 @@ def run_cv(cfg: DictConfig) -> RunResult:
                 predictions.append(frame)
             elif why:
                 notes.add(why)
-            rows.append(fold_row(result, fold, monitor))
+            rows.append(
+                fold_row(result, fold, monitor) | {f"tuned.{k}": v for k, v in tuned.items()}
+            )
             model_class = type(result.model)
             result.datamodule = result.model = result.trainer = None  # memory: one fold at a time
             results.append(result)
@@ -244,6 +256,11 @@ def run_cv(cfg: DictConfig) -> RunResult:
         summary = _summarise(cfg, results, rows)
         if tracker is not None:
             _log_summary(tracker, summary, rows, predictions, notes, total, model_class)
+            if inner_trials:
+                import pandas as pd
+
+                table = pd.DataFrame(inner_trials).to_csv(index=False)
+                tracker.client.log_text(tracker.parent_id, table, "cv/inner_trials.csv")
         status = "FINISHED"
     except BaseException as error:  # a failed fold fails the parent; Ctrl-C kills it
         status = "FAILED" if isinstance(error, Exception) else "KILLED"

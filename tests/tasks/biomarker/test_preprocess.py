@@ -61,7 +61,7 @@ def _planted(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 PLANTED_NAMES = [*(f"noise{i}" for i in range(5)), "weak", "planted"]
 
 
-@pytest.mark.parametrize("method", ["univariate", "extra_trees"])
+@pytest.mark.parametrize("method", ["univariate", "extra_trees", "dbn"])
 def test_planted_test_only_feature_is_ignored(method: str) -> None:
     x_train, y_train, x_test, y_test = _planted()
     pre = Preprocessor(log2=False, impute="median", select={"method": method, "k": 1})

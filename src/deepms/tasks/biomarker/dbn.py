@@ -132,3 +132,41 @@ def weight_ranking(dbn: DeepBeliefNetwork, head_weight: torch.Tensor) -> torch.T
     for rbm in reversed(dbn.rbms):
         score = rbm.weight.detach().abs() @ score
     return score.squeeze(-1)
+
+
+def dbn_feature_scores(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    hidden_sizes: Sequence[int] = (64, 16),
+    pretrain_epochs: int = 10,
+    finetune_epochs: int = 30,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-2,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> torch.Tensor:
+    """An et al.'s ranking as a feature selector: pretrain a DBN on ``x`` [N, F], fine-tune it with
+    a sigmoid head on ``y`` [N] (BCE, Adam), and return :func:`weight_ranking` per feature.
+
+    Preprocessing calls this on a fold's training rows only, so the kept features say nothing
+    about the fold's validation or test samples."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    x, y = x.float(), y.float().reshape(-1)
+    dbn = DeepBeliefNetwork(x.shape[1], hidden_sizes)
+    head = nn.Linear(dbn.out_features, 1)
+
+    def batches() -> Iterable[torch.Tensor]:
+        order = torch.randperm(len(x), generator=generator)
+        return (order[i : i + batch_size] for i in range(0, len(x), batch_size))
+
+    dbn.pretrain(lambda: (x[rows] for rows in batches()), pretrain_epochs, seed=seed)
+    parameters = [*dbn.parameters(), *head.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+    for _ in range(int(finetune_epochs)):
+        for rows in batches():
+            optimizer.zero_grad()
+            logits = head(dbn(x[rows])).squeeze(-1)
+            nn.functional.binary_cross_entropy_with_logits(logits, y[rows]).backward()
+            optimizer.step()
+    return weight_ranking(dbn, head.weight)

@@ -15,8 +15,10 @@ Steps, in order (each optional except the missing filter):
    ``log2(min) - 1``; on unlogged data ``min - |min| / 2``), ``median`` or ``knn``
    (scikit-learn's KNNImputer over the training rows), or ``none``.
 4. ``scale``: standardise with the training mean and deviation (deviation 0 counts as 1).
-5. ``select``: ``{"method": "univariate" | "extra_trees", "k": K}`` keeps the top K features by
-   ANOVA F on the training rows or by ExtraTrees importance (seeded).
+5. ``select``: ``{"method": "univariate" | "extra_trees" | "dbn", "k": K}`` keeps the top K
+   features by ANOVA F on the training rows, by ExtraTrees importance (seeded), or by An et al.'s
+   weight ranking of a small DBN trained on those rows (:func:`dbn.dbn_feature_scores`; its
+   settings under ``select.dbn``, e.g. ``{hidden_sizes: [64, 16], finetune_epochs: 30}``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 IMPUTERS = ("min_half", "median", "knn", "none")
-SELECTORS = ("univariate", "extra_trees")
+SELECTORS = ("univariate", "extra_trees", "dbn")
 
 
 def _json_floats(values: np.ndarray) -> list:
@@ -158,11 +160,19 @@ class Preprocessor:
 
             with np.errstate(divide="ignore", invalid="ignore"):
                 scores, _ = f_classif(X, y)
-        else:
+        elif self.select["method"] == "extra_trees":
             from sklearn.ensemble import ExtraTreesClassifier
 
             trees = ExtraTreesClassifier(n_estimators=100, random_state=self.seed, n_jobs=1)
             scores = trees.fit(X, y).feature_importances_
+        else:
+            import torch
+
+            from deepms.tasks.biomarker.dbn import dbn_feature_scores
+
+            settings = dict(self.select.get("dbn") or {})
+            x, labels = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
+            scores = dbn_feature_scores(x, labels, **settings, seed=self.seed).numpy()
         scores = np.where(np.isfinite(scores), scores, -np.inf)  # constant features rank last
         order = np.argsort(-scores, kind="stable")[:k]
         return np.sort(order)
