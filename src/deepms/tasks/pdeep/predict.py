@@ -30,6 +30,9 @@ from deepms.registry.predictor import (
 )
 
 ION_TYPES = ("b", "y")
+#: DIA library layouts of ``--library-format`` (:mod:`deepms.io.dia_library`), decoy methods
+LIBRARY_FORMATS = ("openswath", "diann")
+DECOYS = ("none", "pseudo_reverse")
 NORMALISATION = {
     "intensity": "per spectrum, divided by the most intense possible b/y ion (targets and output)",
     "collision_energy": "NCE / 100, with a known/unknown flag",
@@ -56,6 +59,15 @@ class PDeepPredictor(BatchPredictor):
         Option("min_intensity", float, 0.01, "drop ions below this x max"),
         Option("collision_energy", float, None, "NCE for rows without one", "input"),
         Option("rt_model", str, None, "a model predicting NormalizedRetentionTime", "model"),
+        Option(
+            "library_format",
+            str,
+            None,
+            "DIA library layout of a .tsv: openswath or diann (a .pqp is always OpenSWATH's "
+            "PQP); unset: deepms columns",
+            choices=LIBRARY_FORMATS,
+        ),
+        Option("decoys", str, "none", "decoys of an OpenSWATH/DIA-NN library", choices=DECOYS),
         *DIGEST_OPTIONS,
     )
 
@@ -67,6 +79,8 @@ class PDeepPredictor(BatchPredictor):
         precision: str = "32",
         threads: int | None = None,
         workers: int = 1,
+        library_format: str | None = None,
+        decoys: str = "none",
     ) -> None:
         from deepms.tasks.pdeep.data import N_META
 
@@ -80,7 +94,11 @@ class PDeepPredictor(BatchPredictor):
         self.fragment_charges = tuple(int(z) for z in model.hparams.fragment_charges)
         self.batch_size, self.min_intensity, self.precision = batch_size, min_intensity, "32"
         self.workers = 1
+        self.library_format: str | None = None
+        self.decoys = "none"
+        self._dia_output = False  # while writing a DIA library: carry the input's proteins
         self.configure(precision=precision, threads=threads, workers=workers)
+        self.configure(library_format=library_format, decoys=decoys)
 
     def configure(
         self,
@@ -89,13 +107,22 @@ class PDeepPredictor(BatchPredictor):
         precision: str | None = None,
         threads: int | None = None,
         workers: int | None = None,
+        library_format: str | None = None,
+        decoys: str | None = None,
     ) -> None:
         """``precision="bf16"`` runs the LSTM in bfloat16 (about 2x faster on CPUs with bf16);
         ``workers`` > 1 predicts that many batches at once in threads (torch releases the GIL),
-        which uses several cores better than torch's own threads on this small LSTM."""
+        which uses several cores better than torch's own threads on this small LSTM.
+        ``library_format`` / ``decoys`` choose the DIA library a ``.tsv`` output becomes."""
         super().configure(batch_size, precision, threads)
         self.min_intensity = self.min_intensity if min_intensity is None else float(min_intensity)
         self.workers = max(1, int(workers or self.workers))
+        if library_format is not None and library_format not in LIBRARY_FORMATS:
+            raise ValueError(f"library_format {library_format!r}: use one of {LIBRARY_FORMATS}")
+        if decoys is not None and decoys not in DECOYS:
+            raise ValueError(f"decoys {decoys!r}: use one of {DECOYS}")
+        self.library_format = library_format or self.library_format
+        self.decoys = decoys or self.decoys
 
     # --- registration: what makes the model self-describing ------------------------------------
 
@@ -167,6 +194,8 @@ class PDeepPredictor(BatchPredictor):
             return self._predict_batch(peptides, meta, charges[rows], rows, threshold)
 
         parts = self._batched([len(p.sequence) for p in peptides], run, self.workers)
+        if self._dia_output and "protein" in frame.columns:
+            columns["ProteinId"] = frame["protein"].fillna("").astype(str).to_numpy()
         return self._table(parts, peptides, columns)
 
     def _predict_batch(
@@ -220,8 +249,9 @@ class PDeepPredictor(BatchPredictor):
             "FragmentCharge": z[order].astype(np.int64),
             "FragmentLossType": np.full(len(row), "noloss", dtype=object),
         }
-        if RT_COLUMN in columns:
-            table[RT_COLUMN] = columns[RT_COLUMN][row]
+        for extra in (RT_COLUMN, "ProteinId"):
+            if extra in columns:
+                table[extra] = columns[extra][row]
         return pd.DataFrame(table)
 
     # --- files: FASTA/CSV in, spectral library out ----------------------------------------------
@@ -233,7 +263,19 @@ class PDeepPredictor(BatchPredictor):
         return read_precursors(Path(path), chunk_size, digest, collision_energy=energy)
 
     def write_output(self, tables: Any, path: str | os.PathLike[str]) -> dict[str, int]:
-        return write_library(tables, path)
+        """deepms columns (.tsv/.parquet/.msp), or with ``library_format`` or a ``.pqp`` path an
+        OpenSWATH/DIA-NN library (:func:`deepms.io.dia_decoys.write_predicted_library`)."""
+        if self.library_format is None and Path(path).suffix.lower() != ".pqp":
+            if self.decoys != "none":
+                raise ValueError("decoys need --library-format openswath|diann or a .pqp output")
+            return write_library(tables, path)
+        from deepms.io.dia_decoys import write_predicted_library
+
+        self._dia_output = True  # ``tables`` is lazy: predict() runs while this writes
+        try:
+            return write_predicted_library(tables, path, self.library_format, self.decoys)
+        finally:
+            self._dia_output = False
 
 
 def _input_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
