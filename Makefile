@@ -28,12 +28,12 @@ test: setup
 	$(PY) -m pytest -q $(ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check src tests train.py experiments
-	$(VENV)/bin/ruff format --check src tests train.py experiments
+	$(VENV)/bin/ruff check src tests train.py experiments envs
+	$(VENV)/bin/ruff format --check src tests train.py experiments envs
 
 format: setup
-	$(VENV)/bin/ruff format src tests train.py experiments
-	$(VENV)/bin/ruff check --fix src tests train.py experiments
+	$(VENV)/bin/ruff format src tests train.py experiments envs
+	$(VENV)/bin/ruff check --fix src tests train.py experiments envs
 
 bench: setup  ## the default study suite (~25 min); ARGS="<study> ..." or "--list"; see experiments/README.md
 	$(PY) experiments/bench.py $(ARGS)
@@ -58,3 +58,8 @@ server: setup  ## team MLflow server: PostgreSQL backend, artifacts in .state/, 
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache
+
+.PHONY: peers
+PEER_ENVS ?= pyprophet mokapot
+peers:  ## DIA peer environments (PyProphet 3, mokapot 0.10) under .venv-peers/, idempotent
+	PYTHON=$(PYTHON) bash envs/setup.sh $(PEER_ENVS)
