@@ -83,3 +83,21 @@ def test_nested_biomarker_run_refits_each_fold_with_its_inner_best(compose_confi
         run_params = client.get_run(folds.set_index("fold").loc[fold, "run_id"]).data.params
         assert float(run_params["model.dropout"]) == pytest.approx(best)
     assert math.isfinite(result.metrics["cv_test_auroc_mean"])
+
+
+def test_configured_values_become_trial_zero_when_the_space_can_express_them() -> None:
+    from deepms.sweep.space import parse_space
+    from deepms.training.nested import configured_values
+
+    cfg = OmegaConf.create({"model": {"hidden": [128, 32], "dropout": 0.5, "lr": 1.0}})
+    space = parse_space(
+        {
+            "model": {
+                "hidden": {"type": "categorical", "choices": ["64", "128-32"]},
+                "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+            }
+        }
+    )
+    assert configured_values(cfg, space) == {"model.hidden": "128-32", "model.dropout": 0.5}
+    outside = parse_space({"model": {"lr": {"type": "float", "low": 1e-4, "high": 1e-1}}})
+    assert configured_values(cfg, outside) == {}  # 1.0 is outside the space: nothing enqueued

@@ -10,8 +10,9 @@ procedure, tuning included (a sweep's best value on the same data would not).
 
 Inner fits log nothing to MLflow (they would bury the outer runs); the parent run gets every
 trial as ``cv/inner_trials.csv`` and the fold table gets each fold's chosen values
-(``tuned.<key>``). ``cv.inner.overrides`` (key: value) applies to inner fits only, e.g. skipping
-a task's comparators that the choice does not need.
+(``tuned.<key>``). Trial 0 is the configured values (``enqueue_config``, default true), so the
+search starts from the config a user would otherwise run. ``cv.inner.overrides`` (key: value)
+applies to inner fits only, e.g. skipping a task's comparators that the choice does not need.
 """
 
 from __future__ import annotations
@@ -27,11 +28,20 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from deepms.sweep.space import parse_space, suggest
+from deepms.sweep.space import ParamSpec, parse_space, suggest
 
 log = logging.getLogger(__name__)
 
-INNER_KEYS = ("scheme", "n_splits", "n_repeats", "n_trials", "params", "overrides", "seed")
+INNER_KEYS = (
+    "scheme",
+    "n_splits",
+    "n_repeats",
+    "n_trials",
+    "params",
+    "overrides",
+    "seed",
+    "enqueue_config",
+)
 
 
 def inner_settings(cfg: DictConfig) -> dict[str, Any]:
@@ -45,7 +55,7 @@ def inner_settings(cfg: DictConfig) -> dict[str, Any]:
     if not inner.get("params"):
         raise ValueError("cv.inner.params is empty: nested CV needs a space to tune")
     settings = {"scheme": "stratified_kfold", "n_splits": 3, "n_repeats": 1, "n_trials": 10}
-    settings |= {"overrides": {}, "seed": int(cfg.seed)} | dict(inner)
+    settings |= {"overrides": {}, "seed": int(cfg.seed), "enqueue_config": True} | dict(inner)
     if int(settings["n_trials"]) < 1:
         raise ValueError(f"cv.inner.n_trials={settings['n_trials']}: need at least 1")
     return settings
@@ -123,6 +133,9 @@ def tune_fold(fold_cfg: DictConfig, cfg: DictConfig) -> tuple[dict[str, Any], li
     sampler = optuna.samplers.TPESampler(seed=int(settings["seed"]) + outer_fold)
     direction = "maximize" if mode == "max" else "minimize"
     study = optuna.create_study(direction=direction, sampler=sampler)
+    current = configured_values(fold_cfg, space) if settings["enqueue_config"] else {}
+    if current:  # the configured values are trial 0: tuning can only beat them on inner folds
+        study.enqueue_trial(current)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=int(settings["n_trials"]), catch=(Exception,))
     for trial in study.trials:
@@ -137,6 +150,28 @@ def tune_fold(fold_cfg: DictConfig, cfg: DictConfig) -> tuple[dict[str, Any], li
     best = study.best_trial
     log.info("outer fold %d: inner %s %.4f with %s", outer_fold, metric, best.value, best.params)
     return dict(best.params), rows
+
+
+def configured_values(cfg: DictConfig, space: Mapping[str, ParamSpec]) -> dict[str, Any]:
+    """The config's own value of each swept key, where the space can express it (a list such
+    as ``[128, 32]`` matches the categorical choice ``"128-32"``); empty if any key cannot."""
+    values: dict[str, Any] = {}
+    for key, spec in space.items():
+        value = OmegaConf.select(cfg, key)
+        value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        if spec.type == "categorical":
+            forms = [value, str(value)]
+            if isinstance(value, list):
+                forms.append("-".join(str(v) for v in value))
+            match = [choice for choice in spec.choices if choice in forms]
+            if not match:
+                return {}
+            values[key] = match[0]
+        elif isinstance(value, int | float) and spec.low <= value <= spec.high:
+            values[key] = value
+        else:
+            return {}
+    return values
 
 
 def tuned_fold_config(fold_cfg: DictConfig, values: Mapping[str, Any]) -> DictConfig:
