@@ -38,7 +38,9 @@ data = Dataset(
 # brew's default model, built here so that it is seeded and single-threaded: brew's own
 # PercolatorModel() draws its grid-search KFold seed from an unseeded RNG and uses n_jobs=-1
 model = mokapot.PercolatorModel(rng=args["seed"], n_jobs=1)
-confidence, models = mokapot.brew(data, model=model, rng=args["seed"], max_workers=1)
+confidence, models = mokapot.brew(
+    data, model=model, test_fdr=args.get("test_fdr", 0.01), rng=args["seed"], max_workers=1
+)
 scores = captured["scores"] if captured["desc"] else -captured["scores"]
 out = pd.DataFrame({"row_id": table["row_id"].to_numpy(), "score": scores})
 psms = pd.concat(  # targets' and decoys' PSM-level (precursor-in-a-run) confidence
