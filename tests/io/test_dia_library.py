@@ -234,3 +234,69 @@ def test_osw_library_tables_old_schema(mirror: Path) -> None:
     }
     row = table[table["TransitionId"] == "59747_EIVDVGQMDPNFVHTPGIFVNYLVK/3_y16_2"].iloc[0]
     assert (row.FragmentType, row.FragmentNumber, row.FragmentCharge) == ("y", 16, 2)
+
+
+# -- modifications kept only in PRECURSOR.TRAML_ID (old TPP mass tags) ----------------------------
+
+
+def test_traml_mass_tags_by_hand() -> None:
+    from deepms.io.pqp import precursor_peptide, traml_peptide
+
+    assert traml_peptide("13478_AFDM[147]EER/2", "AFDMEER", False) == "AFDM[Oxidation]EER"
+    # a decoy's TRAML_ID keeps its target's sequence: tokens pseudo-reversed, C-term kept
+    assert traml_peptide("DECOY_3_LM[147]EEK/2", "EEMLK", True) == "EEM[Oxidation]LK"
+    assert traml_peptide("9_C[143]IEVK/2", "CIEVK", False) == "C[Pyro-carbamidomethyl]IEVK"
+    assert traml_peptide("5_PEPTIDEK/2", "PEPTIDEK", False) is None  # no tags
+    assert traml_peptide("5_AFDM[147]EER/2", "AFDMEEK", False) is None  # residues differ
+    assert traml_peptide("4_C[999]K/2", "CK", False) is None  # unknown tag
+    assert traml_peptide(None, "CK", False) is None
+    # precursor_peptide: a pairing TRAML_ID with an unknown tag cannot be written ('')
+    assert precursor_peptide("4_C[999]K/2", "CK", "CK", False) == ""
+    assert precursor_peptide("5_PEPTIDEK/2", "PEPTIDEK", "PEPM(UniMod:35)K", False) == (
+        "PEPM[Oxidation]K"
+    )
+
+
+def test_pqp_plain_modified_sequence_takes_traml_modifications(tmp_path: Path) -> None:
+    """MODIFIED_SEQUENCE plain, TRAML_ID tagged (as DIAlignR's OSW): the reader returns the
+    modified peptide; an untagged precursor and an unknown tag keep MODIFIED_SEQUENCE."""
+    path = tmp_path / "plain.pqp"
+    write_dia_library(library(), path)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE PEPTIDE SET MODIFIED_SEQUENCE = UNMODIFIED_SEQUENCE")
+        renames = {
+            "AC(UniMod:4)DEM(UniMod:35)R_3": "7_AC[160]DEM[147]R/3",
+            "DECOY_AC(UniMod:4)DEM(UniMod:35)R_3": "DECOY_7_AC[160]DEM[147]R/3",
+            "AC(UniMod:4)DEM(UniMod:35)R_2": "8_AC[999]DEMR/2",  # a tag no table names
+        }
+        for old, new in renames.items():
+            db.execute("UPDATE PRECURSOR SET TRAML_ID = ? WHERE TRAML_ID = ?", (new, old))
+        db.commit()
+    table = read_dia_library(path)
+    peptides = dict(table.drop_duplicates("PrecursorId")[["PrecursorId", "ModifiedPeptide"]].values)
+    assert peptides["7_AC[160]DEM[147]R/3"] == "AC(UniMod:4)DEM(UniMod:35)R"
+    assert peptides["DECOY_7_AC[160]DEM[147]R/3"] == "M(UniMod:35)EDC(UniMod:4)AR"
+    assert peptides["8_AC[999]DEMR/2"] == "ACDEMR"
+    assert peptides["(UniMod:1)PEPTIDEK_2"] == "PEPTIDEK"
+    assert len(table) == len(library())
+    modified = table[table["PrecursorId"] == "7_AC[160]DEM[147]R/3"]
+    assert (modified["StrippedPeptide"] == "ACDEMR").all()
+    # the recovered peptide explains the stored precursor m/z (written from the modified one)
+    expected = parse_library_peptide("AC(UniMod:4)DEM(UniMod:35)R").precursor_mz(3)
+    assert modified["PrecursorMz"].iloc[0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_osw_library_modifications_from_traml_ids(mirror: Path) -> None:
+    """DIAlignR's OSW keeps mods only in TRAML_ID: 57 of its 322 precursors are modified, and
+    every precursor's peptide then gives its stored m/z (within 0.01)."""
+    table = read_dia_library(mirror / "dia" / "dialignr_spyogenes_merged.osw")
+    precursors = table.drop_duplicates("PrecursorId")
+    first = precursors[precursors["PrecursorId"] == "13478_AFDM[147]EER/2"].iloc[0]
+    assert first.ModifiedPeptide == "AFDM(UniMod:35)EER" and first.StrippedPeptide == "AFDMEER"
+    modified = precursors["ModifiedPeptide"].str.contains("(UniMod:", regex=False)
+    assert modified.sum() == 57 and precursors.loc[modified, "Decoy"].sum() == 1
+    mz = [
+        parse_library_peptide(p).precursor_mz(z)
+        for p, z in zip(precursors["ModifiedPeptide"], precursors["PrecursorCharge"], strict=True)
+    ]
+    assert np.abs(np.asarray(mz) - precursors["PrecursorMz"].to_numpy()).max() < 0.01

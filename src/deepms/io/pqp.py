@@ -3,6 +3,12 @@
 The schema is OpenSWATH's (as in MassDash's test ``.pqp``, VERSION 3): PROTEIN, PEPTIDE,
 PRECURSOR, TRANSITION and their mapping tables. Peptides are stored in OpenSWATH notation
 (``.(UniMod:1)PEPTIDE``); the table model keeps DIA-NN's (:mod:`deepms.io.dia_library`).
+
+Some OpenSWATH files keep a precursor's modifications only in PRECURSOR.TRAML_ID, written with
+old TPP mass tags (``13478_AFDM[147]EER/2``), while PEPTIDE.MODIFIED_SEQUENCE is plain (the
+DIAlignR S. pyogenes OSW: 57 of 322 precursors). The precursor m/z is the modified one, so a
+reader that trusts MODIFIED_SEQUENCE alone pairs the oxidised precursor with an unmodified
+peptide: :func:`precursor_peptide` recovers the modification and :func:`read_pqp` uses it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepms.chem import parse_proforma
 from deepms.errors import DataFormatError
 from deepms.io.dia_library import (
     ANNOTATION_PATTERN,
@@ -25,7 +32,88 @@ from deepms.io.dia_library import (
     normalise_peptides,
     openswath_peptide,
 )
-from deepms.io.library import parse_library_peptide
+from deepms.io.library import library_peptide, parse_library_peptide
+
+#: old TPP mass tags in OpenSWATH TRAML_IDs (residue + nominal residue mass) -> ProForma
+MASS_TAGS = {
+    "M[147]": "M[Oxidation]",
+    "C[160]": "C[Carbamidomethyl]",
+    "C[143]": "C[Pyro-carbamidomethyl]",  # N-terminal carbamidomethyl-C cyclised (UniMod 26)
+    "Q[111]": "Q[Gln->pyro-Glu]",
+    "E[111]": "E[Glu->pyro-Glu]",
+    "N[115]": "N[Deamidated]",
+    "Q[129]": "Q[Deamidated]",
+}
+_TRAML_PEPTIDE = re.compile(r"^(?:DECOY_)?\d+_([A-Z0-9\[\]()]+)/\d+$")
+_TAGGED_RESIDUE = re.compile(r"[A-Z](?:\[\d+\])?")
+
+
+def _tagged_proforma(tokens: list[str]) -> str | None:
+    """ProForma of TPP-tagged residues; None for a mass tag not in :data:`MASS_TAGS`."""
+    out = []
+    for token in tokens:
+        if "[" in token and token not in MASS_TAGS:
+            return None
+        out.append(MASS_TAGS.get(token, token))
+    return "".join(out)
+
+
+def _traml_tokens(traml_id: Any, sequence: str, decoy: bool) -> list[str] | None:
+    """The TRAML_ID's residues with their mass tags when it has tags and its residues are
+    ``sequence``; else None.
+
+    Targets: the tagged residues must spell ``sequence``. Decoys: OpenSWATH's pseudo-reverse
+    keeps the C-terminal residue and moves modifications with their residues, while the decoy's
+    TRAML_ID keeps the *target's* tagged sequence, so the tokens are pseudo-reversed first.
+    """
+    match = _TRAML_PEPTIDE.match(str(traml_id or ""))
+    if not match or "[" not in match[1]:
+        return None
+    tokens = _TAGGED_RESIDUE.findall(match[1])
+    if decoy and len(tokens) > 1:
+        tokens = tokens[-2::-1] + tokens[-1:]
+    return tokens if "".join(t[0] for t in tokens) == sequence else None
+
+
+def traml_peptide(traml_id: Any, sequence: str, decoy: bool) -> str | None:
+    """ProForma peptide from a precursor's TRAML_ID mass tags; None when it has none, its
+    residues are not ``sequence`` (:func:`_traml_tokens`) or a tag is not in :data:`MASS_TAGS`."""
+    tokens = _traml_tokens(traml_id, sequence, decoy)
+    return _tagged_proforma(tokens) if tokens is not None else None
+
+
+def precursor_peptide(traml_id: Any, sequence: str, modified: str, decoy: bool) -> str:
+    """ProForma peptide of one precursor ('' if it cannot be written).
+
+    TRAML_ID's mass tags when its residues are the peptide's, else PEPTIDE.MODIFIED_SEQUENCE
+    (any library notation). A pairing TRAML_ID with an unknown tag gives '': the precursor is
+    modified (its m/z says so) but the modification cannot be named, and falling back to the
+    plain sequence would pass it off as unmodified.
+    """
+    tokens = _traml_tokens(traml_id, sequence, decoy)
+    if tokens is not None:
+        return _tagged_proforma(tokens) or ""
+    try:
+        return str(parse_library_peptide(str(modified).strip("_.")))
+    except Exception:
+        return ""
+
+
+def _with_traml_modifications(raw: pd.DataFrame) -> pd.Series:
+    """MODIFIED_SEQUENCE, or the TRAML_ID's modified peptide (DIA-NN notation) where
+    MODIFIED_SEQUENCE carries no modification and the TRAML_ID does (one parse per precursor)."""
+    modified = raw["ModifiedPeptide"].astype(str)
+    plain = ~modified.str.contains(r"[\[(]", regex=True)
+    tagged = raw["PrecursorId"].astype(str).str.contains("[", regex=False)
+    out = modified.copy()
+    candidates = raw.loc[plain & tagged, ["PrecursorId", "sequence", "Decoy"]].drop_duplicates()
+    for traml_id, sequence, decoy in candidates.itertuples(index=False):
+        peptide = traml_peptide(traml_id, str(sequence), bool(decoy))
+        if peptide is not None:
+            rows = (raw["PrecursorId"] == traml_id) & plain
+            out[rows] = library_peptide(parse_proforma(peptide))
+    return out
+
 
 _PQP_SCHEMA = """
 CREATE TABLE VERSION(ID INT);
@@ -57,12 +145,17 @@ CREATE INDEX idx_transition_id ON TRANSITION (ID);
 
 
 def read_pqp(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """An OpenSWATH PQP (SQLite) library: transitions joined to precursors, peptides, proteins."""
+    """An OpenSWATH PQP (SQLite) library: transitions joined to precursors, peptides, proteins.
+
+    ``ModifiedPeptide`` is PEPTIDE.MODIFIED_SEQUENCE, or the TRAML_ID's mass-tagged peptide when
+    MODIFIED_SEQUENCE is plain and the TRAML_ID carries modifications (module docstring).
+    """
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise DataFormatError(path, "file", "empty or missing PQP file")
     query = """
         SELECT PRECURSOR.TRAML_ID AS PrecursorId, PEPTIDE.MODIFIED_SEQUENCE AS ModifiedPeptide,
+               PEPTIDE.UNMODIFIED_SEQUENCE AS sequence,
                PRECURSOR.CHARGE AS PrecursorCharge, PRECURSOR.PRECURSOR_MZ AS PrecursorMz,
                PRECURSOR.LIBRARY_RT AS NormalizedRetentionTime, TRANSITION.TRAML_ID AS
                TransitionId, TRANSITION.PRODUCT_MZ AS FragmentMz, TRANSITION.TYPE AS
@@ -91,7 +184,9 @@ def read_pqp(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise DataFormatError(path, "schema", f"not an OpenSWATH PQP library: {exc}") from exc
     proteins = mapping.groupby("PEPTIDE_ID", sort=False)["PROTEIN_ACCESSION"].agg(";".join)
     raw["ProteinId"] = raw["peptide_id"].map(proteins).fillna("")
-    table: dict[str, Any] = {c: raw[c].to_numpy() for c in raw.columns if c != "peptide_id"}
+    raw["ModifiedPeptide"] = _with_traml_modifications(raw)
+    skip = ("peptide_id", "sequence")
+    table: dict[str, Any] = {c: raw[c].to_numpy() for c in raw.columns if c not in skip}
     table["ModifiedPeptide"] = normalise_peptides(
         path, table["ModifiedPeptide"], "MODIFIED_SEQUENCE"
     )

@@ -40,29 +40,19 @@ import pandas as pd
 
 from deepms.chem import parse_proforma
 from deepms.errors import DataFormatError
-from deepms.io.library import library_peptide, parse_library_peptide
+from deepms.io.library import library_peptide
+from deepms.io.pqp import precursor_peptide
 
 FEATURE_COLUMNS = ("var_deepms_library_corr", "var_deepms_library_sa", "var_deepms_rt_deviation")
 #: OSW tables the intensity path needs (FEATURE_TRANSITION joined to the library tables)
 REQUIRED_TABLES = ("FEATURE", "FEATURE_TRANSITION", "TRANSITION", "TRANSITION_PRECURSOR_MAPPING")
 PEPTIDE_TABLES = ("PRECURSOR", "PRECURSOR_PEPTIDE_MAPPING", "PEPTIDE")
-#: old TPP mass tags in OpenSWATH TRAML_IDs (residue + nominal residue mass) -> ProForma
-MASS_TAGS = {
-    "M[147]": "M[Oxidation]",
-    "C[160]": "C[Carbamidomethyl]",
-    "Q[111]": "Q[Gln->pyro-Glu]",
-    "E[111]": "E[Glu->pyro-Glu]",
-    "N[115]": "N[Deamidated]",
-    "Q[129]": "Q[Deamidated]",
-}
 ION_KEY = ("key", "fragment_type", "fragment_number", "fragment_charge")
 #: the pdeep output columns used (deepms.io.library names)
 PDEEP_COLUMNS = ("ModifiedPeptide", "PrecursorCharge", "FragmentType", "FragmentNumber")
 PDEEP_COLUMNS += ("FragmentCharge", "RelativeIntensity")
 _PDEEP_NAMES = dict(zip(PDEEP_COLUMNS, ("key", "charge", *ION_KEY[1:], "predicted"), strict=True))
-_TRAML_PEPTIDE = re.compile(r"^(?:DECOY_)?\d+_([A-Z0-9\[\]()]+)/\d+$")
 _TRAML_ION = re.compile(r"_([abcxyz])(\d+)(?:_(\d+))?$")
-_RESIDUE = re.compile(r"[A-Z](?:\[\d+\])?")
 Pathish = str | PathLike[str]
 
 
@@ -193,37 +183,6 @@ def feature_transitions(osw_path: Pathish) -> pd.DataFrame:
     out["area"] = pd.to_numeric(out["area"], errors="coerce").fillna(0.0)
     out[list(ION_KEY[1:])] = pd.DataFrame(ions, index=out.index, columns=list(ION_KEY[1:]))
     return out.astype({"fragment_number": np.int64, "fragment_charge": np.int64})
-
-
-def _proforma(tokens: list[str]) -> str | None:
-    """ProForma of TPP-tagged residues; None for a mass tag not in :data:`MASS_TAGS`."""
-    out = []
-    for token in tokens:
-        if "[" in token and token not in MASS_TAGS:
-            return None
-        out.append(MASS_TAGS.get(token, token))
-    return "".join(out)
-
-
-def precursor_peptide(traml_id: str, sequence: str, modified: str, decoy: bool) -> str:
-    """ProForma peptide of one precursor ('' if it cannot be written).
-
-    Some OSW files keep modifications only in the precursor's TRAML_ID (``13478_AFDM[147]EER/2``,
-    PEPTIDE.MODIFIED_SEQUENCE plain: the precursor m/z says oxidised). So: TRAML_ID's tags when
-    its residues are the peptide's (targets) or pseudo-reverse to it (OpenSWATH decoys keep the
-    C-terminal residue; modifications move with their residues), else MODIFIED_SEQUENCE.
-    """
-    match = _TRAML_PEPTIDE.match(str(traml_id or ""))
-    if match and "[" in match[1]:
-        tokens = _RESIDUE.findall(match[1])
-        if decoy and len(tokens) > 1:
-            tokens = tokens[-2::-1] + tokens[-1:]
-        if "".join(t[0] for t in tokens) == sequence:
-            return _proforma(tokens) or ""
-    try:
-        return str(parse_library_peptide(str(modified).strip("_.")))
-    except Exception:
-        return ""
 
 
 def precursor_table(osw_path: Pathish) -> pd.DataFrame:
