@@ -68,7 +68,13 @@ class Format:
 
 _FORMATS: dict[str, Format] = {}
 #: modules that register the built-in formats when imported
-_BUILTIN_MODULES = ("deepms.io.builtin_formats", "deepms.io.dia_formats", "deepms.io.msi_formats")
+_BUILTIN_MODULES = (
+    "deepms.io.builtin_formats",
+    "deepms.io.dia_formats",
+    "deepms.io.msi_formats",
+    "deepms.io.ms1map",
+    "deepms.io.features",
+)
 _loaded = False
 
 
