@@ -13,6 +13,20 @@ Each phase runs in its own process, so its peak RSS (``ru_maxrss``) is that phas
 
     OMP_NUM_THREADS=1 .venv/bin/python experiments/msi_scale/run.py --n-pixels 1000000
 
+With ``--model CHECKPOINT`` (a trained ``task=msi`` encoder) it runs the real model instead, and
+writes ``results_model.{json,md}``:
+
+* ``imports``: with ``--model``, torch, lightning and the loaded checkpoint too (the floor);
+* ``model_generate``: a synthetic continuous imzML on the model's own m/z axis (its 422 sorted
+  prostate centres), so the predictor copies columns as it does for the training file;
+* ``model_predict``: ``MsiPredictor.predict_file``, the path of ``deepms predict``: the imzML
+  streamed in chunks, preprocessed with the saved statistics, embedded by the encoder, written
+  to parquet (x, y, tsne_1..3) plus the RGB PNG map.
+
+Each runs under ``/usr/bin/time -v`` (its "Maximum resident set size" is reported beside the
+process's own ``ru_maxrss``). The synthetic spectra are not tissue: the embedding is
+meaningless, only throughput and memory are measured.
+
 Files go to ``--workdir`` (default /tmp, never the repository) and are deleted unless ``--keep``.
 """
 
@@ -37,13 +51,23 @@ PROSTATE = Path(
 ) / "msi" / "msight_mouse_prostate.imzML"  # fmt: skip
 
 
-def _phase(name: str, path: Path, n_pixels: int, n_bins: int, chunk_size: int) -> dict:
+def _phase(
+    name: str, path: Path, n_pixels: int, n_bins: int, chunk_size: int, model: Path | None = None
+) -> dict:
     """Run one phase in this process; returns seconds, pixels and peak RSS."""
     import numpy as np
 
     from deepms.io.imzml import iter_pixel_chunks, verify_checksum
     from deepms.io.imzml_write import generate_imzml, write_imzml
 
+    if model is not None:  # torch, lightning and the checkpoint load before the clock starts
+        from deepms.io.imzml_write import synthetic_chunks
+        from deepms.io.msi_axis import MzAxis
+        from deepms.tasks.msi.predict import MsiPredictor
+
+        predictor = MsiPredictor.from_checkpoint(model)
+        axis = MzAxis.from_continuous(predictor.mz)  # the model's own (sorted) m/z centres
+        _, _, chunks = synthetic_chunks(n_pixels, axis.n_bins, seed=0, chunk_size=chunk_size)
     start, pixels = time.perf_counter(), n_pixels
     if name == "imports":  # the interpreter + numpy + deepms.io alone: the floor of every phase
         pixels = 0
@@ -65,6 +89,11 @@ def _phase(name: str, path: Path, n_pixels: int, n_bins: int, chunk_size: int) -
 
         axis = MzAxis.da(1.0, 3.0, 1.0)  # two "bins": the embedding's coordinates
         write_imzml(path.with_name("embedding.imzML"), embedded(), axis)
+    elif name == "model_generate":
+        write_imzml(path, chunks, axis, pixel_size=(10.0, 10.0))
+    elif name == "model_predict":
+        out = path.with_name("pixels.parquet")
+        pixels = predictor.predict_file(path, out, chunk_size=chunk_size, progress=False)["inputs"]
     elif name == "prostate":
         pixels = sum(len(c) for c in iter_pixel_chunks(path, None, "tic", chunk_size))
     elif name == "prostate_pyimzml":
@@ -95,6 +124,75 @@ def _sizes(path: Path) -> dict:
     }
 
 
+def _timed_child(cmd: list[str], env: dict) -> dict:
+    """Run a phase under ``/usr/bin/time -v``; its JSON plus time's maximum resident set size."""
+    out = subprocess.run(
+        ["/usr/bin/time", "-v", *cmd], env=env, check=True, capture_output=True, text=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for line in out.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            result["time_v_max_rss_mb"] = round(int(line.split(":")[-1]) / 1024, 1)
+    return result
+
+
+def run_model(args: argparse.Namespace) -> None:
+    """The real encoder on a generated file on its own axis: generate, then predict_file."""
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    synthetic = args.workdir / "synthetic_model.imzML"
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    results: dict = {"n_pixels": args.n_pixels, "chunk_size": args.chunk_size}
+    results["model"] = str(args.model)
+    phases = []
+    try:
+        for phase in ("imports", "model_generate", "model_predict"):
+            cmd = [sys.executable, __file__, "--phase", phase, "--path", str(synthetic)]
+            cmd += ["--n-pixels", str(args.n_pixels), "--chunk-size", str(args.chunk_size)]
+            cmd += ["--model", str(args.model)]
+            phases.append(_timed_child(cmd, env))
+            print(phases[-1], flush=True)
+            if phase == "model_generate":
+                results["files"] = _sizes(synthetic)
+            if phase == "model_predict":
+                parquet = synthetic.with_name("pixels.parquet")
+                png = synthetic.with_name("pixels_rgb.png")
+                results["outputs"] = {
+                    "parquet_mb": round(parquet.stat().st_size / 2**20, 1),
+                    "rgb_png_kb": round(png.stat().st_size / 2**10, 1) if png.exists() else None,
+                }
+    finally:
+        if not args.keep:
+            shutil.rmtree(args.workdir, ignore_errors=True)
+    results["phases"] = phases
+    results.update(provenance())
+    rows = [
+        (p["phase"], p["pixels"], p["seconds"], p["pixels_per_s"], p["peak_rss_mb"],
+         p.get("time_v_max_rss_mb"))
+        for p in phases
+    ]  # fmt: skip
+    lines = [
+        f"# msi_scale with the trained encoder: {args.n_pixels:,} pixels (chunk {args.chunk_size})",
+        "",
+        f"Model: `{args.model}`. Files: {results.get('files')}. Outputs: {results.get('outputs')}",
+        "",
+        *table(
+            ["phase", "pixels", "seconds", "pixels/s", "ru_maxrss MB", "time -v max RSS MB"], rows
+        ),
+        "",
+        machine_line(results),
+        "",
+    ]
+    print("\n".join(lines))
+    if not args.no_write:
+        (HERE / "results_model.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        (HERE / "results_model.md").write_text("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-pixels", type=int, default=1_000_000)
@@ -105,10 +203,16 @@ def main() -> None:
     parser.add_argument("--phase", help=argparse.SUPPRESS)  # internal: one phase, JSON out
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="do not write results files")
+    parser.add_argument("--model", type=Path, help="a task=msi checkpoint: embed with it")
     args = parser.parse_args()
     if args.phase:
-        result = _phase(args.phase, args.path, args.n_pixels, args.n_bins, args.chunk_size)
+        result = _phase(
+            args.phase, args.path, args.n_pixels, args.n_bins, args.chunk_size, args.model
+        )
         print(json.dumps(result))
+        return
+    if args.model:
+        run_model(args)
         return
 
     args.workdir.mkdir(parents=True, exist_ok=True)
