@@ -60,6 +60,6 @@ clean:
 	rm -rf outputs .pytest_cache .ruff_cache
 
 .PHONY: peers
-PEER_ENVS ?= pyprophet mokapot
-peers:  ## DIA peer environments (PyProphet 3, mokapot 0.10) under .venv-peers/, idempotent
+PEER_ENVS ?= pyprophet mokapot biosaur2
+peers:  ## peer environments (dia: PyProphet 3, mokapot 0.10; deepiso: Biosaur2) under .venv-peers/
 	PYTHON=$(PYTHON) bash envs/setup.sh $(PEER_ENVS)

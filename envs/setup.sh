@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Build the peer environments of the DIA task (issue 15): one virtual environment per
-# envs/<name>/requirements.txt, under .venv-peers/<name>. They are separate from .venv because
-# their pins conflict with it (and with each other: mokapot 0.10 needs numpy<2, PyProphet 3 resolves
-# numpy 2 and pins pandas 2.2.3).
+# Build the peer environments (dia: PyProphet 3, mokapot 0.10; deepiso: Biosaur2): one virtual
+# environment per envs/<name>/requirements.txt, under .venv-peers/<name>. They are separate from
+# .venv because their pins conflict with it (and with each other: mokapot 0.10 and biosaur2 need
+# numpy<2, PyProphet 3 resolves numpy 2 and pins pandas 2.2.3).
 #
-#   bash envs/setup.sh                 # all peers (pyprophet, mokapot)
+#   bash envs/setup.sh                 # all peers (pyprophet, mokapot, biosaur2)
 #   bash envs/setup.sh mokapot         # one of them
 #   PYTHON=python3.11 bash envs/setup.sh
 #
@@ -18,7 +18,7 @@ MARKER=.deepms-peer-installed
 
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  names=(pyprophet mokapot)
+  names=(pyprophet mokapot biosaur2)
 fi
 
 for name in "${names[@]}"; do
