@@ -24,6 +24,7 @@ import pytest
 
 from deepms.io.features import FEATURE_COLUMNS
 from deepms.io.ms1map import write_ms1_mzml
+from deepms.peer_envs import MARKER
 from deepms.tasks.deepiso import peers
 from deepms.tasks.deepiso.matching import evaluate_features
 from deepms.tasks.deepiso.simulate import SimulationConfig, simulate_map
@@ -139,7 +140,7 @@ def _fake_biosaur2(root: Path, body: str) -> None:
         script = venv / "bin" / name
         script.write_text(f"#!/bin/sh\n{body}\n")
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    (venv / peers.MARKER).write_text("x\n")
+    (venv / MARKER).write_text("x\n")
 
 
 def test_failing_peer_names_command_and_output(simulated, monkeypatch, tmp_path):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepms.peer_envs import MARKER
 from deepms.tasks.dia import peers
 from deepms.tasks.dia.peers import (
     PEERS,
@@ -191,7 +192,7 @@ def test_failing_peer_names_command_and_output(monkeypatch, tmp_path):
     python.parent.mkdir(parents=True)
     python.write_text("#!/bin/sh\necho 'Traceback: something broke in the peer' >&2\nexit 3\n")
     python.chmod(python.stat().st_mode | stat.S_IEXEC)
-    (venv / peers.MARKER).write_text("x\n")
+    (venv / MARKER).write_text("x\n")
     monkeypatch.setenv("DEEPMS_PEERS_DIR", str(tmp_path))
     with pytest.raises(PeerError) as err:
         run_peer("pyprophet_xgboost", synthetic(2, 2), SCORES, 0, tmp_path / "work")
@@ -207,7 +208,7 @@ def test_timeout_is_reported(monkeypatch, tmp_path):
     python.parent.mkdir(parents=True)
     python.write_text("#!/bin/sh\necho starting\nexec sleep 30\n")
     python.chmod(python.stat().st_mode | stat.S_IEXEC)
-    (venv / peers.MARKER).write_text("x\n")
+    (venv / MARKER).write_text("x\n")
     monkeypatch.setenv("DEEPMS_PEERS_DIR", str(tmp_path))
     with pytest.raises(PeerError, match=r"'mokapot' timed out after 1 s(.|\n)*starting"):
         run_peer("mokapot", synthetic(2, 2), SCORES, 0, tmp_path / "work", timeout=1)

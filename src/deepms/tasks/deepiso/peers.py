@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,7 +40,14 @@ import numpy as np
 import pandas as pd
 
 from deepms.io.features import FEATURE_COLUMNS
-from deepms.tasks.dia.peers import MARKER, PeerError, PeerUnavailableError, peers_dir
+from deepms.peer_envs import (
+    PeerError,
+    PeerUnavailableError,
+    env_bin,
+    failure,
+    peer_environment,
+    run_logged,
+)
 
 PEERS = ("openms_centroided", "openms_centroided_test", "biosaur2")
 #: peers that need an environment of their own (envs/<env>/requirements.txt, .venv-peers/<env>)
@@ -60,7 +65,6 @@ OPENMS_TEST_PARAMS: dict[str, Any] = {
     "isotopic_pattern:mz_tolerance": 0.02,
     "isotopic_pattern:mass_window_width": 100.0,
 }
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 #: Biosaur2 output column -> FEATURE_COLUMNS (RT columns times the file's seconds per unit)
 _BIOSAUR2 = {
     "mz": "mz",
@@ -90,61 +94,17 @@ class PeerRun:
 
 def peer_python(env: str) -> Path:
     """The python of a peer environment; says how to build it when it is missing or half-built."""
-    venv = peers_dir() / env
-    python = venv / "bin" / "python"
-    if not python.exists() or not (venv / MARKER).is_file():
-        state = "missing" if not python.exists() else "not fully built (no install marker)"
-        raise PeerUnavailableError(
-            f"peer {env!r}: virtual environment {venv} is {state}; build it with "
-            f"`make peers PEER_ENVS={env}` (or `bash envs/setup.sh {env}`) from the repository "
-            f"root; pins in envs/{env}/requirements.txt"
-        )
-    return python
-
-
-def _peer_env(isolated: bool) -> dict[str, str]:
-    """One thread for every peer; an ``isolated`` one (own venv) gets no PYTHON* variables."""
-    env = dict(os.environ)
-    if isolated:
-        env = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-        env["PYTHONNOUSERSITE"] = "1"
-    return {**env, **{k: "1" for k in _THREAD_VARS}}
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace").rstrip()
-    except OSError:
-        return "(no output)"
-    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+    return env_bin(env, "python")
 
 
 def _run(name: str, command: list[str], workdir: Path, timeout: float) -> float:
     """Run a peer command (output to ``<workdir>/<name>.log``); its wall time, or PeerError."""
     log_path = workdir / f"{name}.log"
-    start = time.perf_counter()
-    try:
-        with open(log_path, "w") as sink:
-            proc = subprocess.run(
-                command,
-                cwd=workdir,
-                env=_peer_env(isolated=name in PEER_ENVS),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            )
-    except subprocess.TimeoutExpired:
-        what = f"timed out after {timeout:.0f} s"
-    else:
-        if proc.returncode == 0:
-            return time.perf_counter() - start
-        what = f"failed (exit {proc.returncode})"
-    raise PeerError(
-        f"peer {name!r} {what}: {shlex.join(command)}\n"
-        f"--- last lines of its output ({log_path}) ---\n{_tail(log_path)}"
-    )
+    env = peer_environment(isolated=name in PEER_ENVS)
+    rc, wall = run_logged(name, command, workdir, log_path, env, timeout)
+    if rc != 0:
+        raise failure(name, command, rc, log_path)
+    return wall
 
 
 def _plain_mzml(mzml_path: Path, workdir: Path) -> Path:

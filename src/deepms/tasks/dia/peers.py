@@ -40,7 +40,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepms.errors import DeepMSError
+from deepms.peer_envs import (
+    REPO_ROOT,
+    PeerError,
+    PeerUnavailableError,
+    env_bin,
+    failure,
+    peer_environment,
+    run_logged,
+    tail,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,30 +65,8 @@ PEERS = ("pyprophet_lda", "pyprophet_xgboost", "mokapot")
 PEER_ENVS = {"pyprophet_lda": "pyprophet", "pyprophet_xgboost": "pyprophet", "mokapot": "mokapot"}
 #: PyProphet's ``--classifier`` of each PyProphet peer
 PYPROPHET_CLASSIFIERS = {"pyprophet_lda": "LDA", "pyprophet_xgboost": "XGBoost"}
-#: written by envs/setup.sh once an environment is fully installed (sha256 of its requirements)
-MARKER = ".deepms-peer-installed"
 DEFAULT_TIMEOUT_S = 3600.0
 ROW_ID = "row_id"
-
-_REPO_ROOT = Path(__file__).resolve().parents[4]
-_THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "POLARS_MAX_THREADS",
-    "RAYON_NUM_THREADS",
-)
-
-
-class PeerError(DeepMSError, RuntimeError):
-    """A peer could not be run, or its output could not be read back."""
-
-
-class PeerUnavailableError(PeerError, FileNotFoundError):
-    """A peer's virtual environment is missing or was not fully built."""
 
 
 @dataclass
@@ -105,16 +91,6 @@ def _check_name(name: str) -> str:
     return PEER_ENVS[name]
 
 
-def peers_dir() -> Path:
-    """Where the peer environments live (``DEEPMS_PEERS_DIR`` or ``<repo>/.venv-peers``)."""
-    return Path(os.environ.get("DEEPMS_PEERS_DIR") or _REPO_ROOT / ".venv-peers")
-
-
-def setup_command(env: str | None = None) -> str:
-    """The command that builds the peer environments (one of them with ``env``)."""
-    return "make peers" if env is None else f"make peers PEER_ENVS={env}"
-
-
 def peer_python(name: str) -> Path:
     """The python of ``name``'s environment (``name`` a peer or an environment name).
 
@@ -124,16 +100,7 @@ def peer_python(name: str) -> Path:
     env = PEER_ENVS.get(name, name)
     if env not in set(PEER_ENVS.values()):
         raise ValueError(f"unknown peer {name!r}; known: {', '.join(PEERS)}")
-    venv = peers_dir() / env
-    python = venv / "bin" / "python"
-    if not python.exists() or not (venv / MARKER).is_file():
-        state = "missing" if not python.exists() else "not fully built (no install marker)"
-        raise PeerUnavailableError(
-            f"peer {name!r}: virtual environment {venv} is {state}; build it with "
-            f"`{setup_command(env)}` (or `bash envs/setup.sh {env}`) from the repository root; "
-            f"pins in envs/{env}/requirements.txt"
-        )
-    return python
+    return env_bin(env, "python", peer=name)
 
 
 # --- input layouts -----------------------------------------------------------------------------
@@ -249,60 +216,16 @@ def mokapot_input(frame: pd.DataFrame, score_columns: Sequence[str]) -> pd.DataF
 # --- drivers: scripts run inside the peer environments, beside their requirements ------------
 
 DRIVERS = {
-    "pyprophet": _REPO_ROOT / "envs" / "pyprophet" / "driver.py",
-    "mokapot": _REPO_ROOT / "envs" / "mokapot" / "driver.py",
+    "pyprophet": REPO_ROOT / "envs" / "pyprophet" / "driver.py",
+    "mokapot": REPO_ROOT / "envs" / "mokapot" / "driver.py",
 }
-
-
-def _peer_env(seed: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update({k: "1" for k in _THREAD_VARS})
-    env["PYTHONHASHSEED"] = str(seed)
-    env["MPLBACKEND"] = "Agg"
-    env["PYTHONNOUSERSITE"] = "1"
-    return env
 
 
 def _run(name: str, command: list[str], workdir: Path, seed: int, timeout: float, log_name: str):
     log_path = workdir / log_name
-    start = time.perf_counter()
-    try:
-        with open(log_path, "w") as sink:
-            proc = subprocess.run(
-                command,
-                cwd=workdir,
-                env=_peer_env(seed),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            )
-    except subprocess.TimeoutExpired:
-        raise PeerError(
-            f"peer {name!r} timed out after {timeout:.0f} s: {shlex.join(command)}\n"
-            f"{_tail(log_path)}"
-        ) from None
-    return proc.returncode, time.perf_counter() - start, log_path
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no output)"
-    # PyProphet's logger colours its lines
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
-    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(no output)"
-
-
-def _fail(name: str, command: list[str], rc: int, log_path: Path) -> PeerError:
-    return PeerError(
-        f"peer {name!r} failed (exit {rc}): {shlex.join(command)}\n"
-        f"--- last lines of its output ({log_path}) ---\n{_tail(log_path)}"
-    )
+    env = peer_environment(isolated=True, seed=seed)
+    rc, wall = run_logged(name, command, workdir, log_path, env, timeout)
+    return rc, wall, log_path
 
 
 def _align(name: str, n: int, row_id: np.ndarray, values: dict[str, np.ndarray]):
@@ -329,7 +252,7 @@ def _run_pyprophet(name, frame, columns, seed, workdir, timeout) -> PeerResult:
     command = base + args
     notes: list[str] = []
     rc, wall, log_path = _run(name, command, workdir, seed, timeout, f"{name}.log")
-    if rc != 0 and "estimated pi0 <= 0" in _tail(log_path, 5):
+    if rc != 0 and "estimated pi0 <= 0" in tail(log_path, 5):
         notes.append(
             "PyProphet's pi0 estimate was <= 0 with its default --pi0_lambda 0.1 0.5 0.05; "
             "reran with --pi0_lambda 0 0 0 (pi0 = 1)"
@@ -339,7 +262,7 @@ def _run_pyprophet(name, frame, columns, seed, workdir, timeout) -> PeerResult:
         rc, wall2, log_path = _run(name, command, workdir, seed, timeout, f"{name}_pi0_1.log")
         wall += wall2
     if rc != 0:
-        raise _fail(name, command, rc, log_path)
+        raise failure(name, command, rc, log_path)
     scored = outfile.with_name(f"{outfile.stem}_scored.tsv")
     if not scored.is_file():
         raise PeerError(f"peer {name!r}: no {scored.name} after {shlex.join(command)}")
@@ -367,7 +290,7 @@ def _run_mokapot(name, frame, columns, seed, workdir, timeout) -> PeerResult:
     command = [str(python), str(driver), str(args_file)]
     rc, wall, log_path = _run(name, command, workdir, seed, timeout, f"{name}.log")
     notes = []
-    if rc != 0 and "below 'test_fdr'" in _tail(log_path):
+    if rc != 0 and "below 'test_fdr'" in tail(log_path):
         # mokapot calibrates its folds' scores on targets at test_fdr (default 1 %, with +1 in
         # the decoy count); on a few hundred precursors a fold can have none. The threshold only
         # aligns the folds' score scales: our q-values come from the returned scores anyway.
@@ -378,7 +301,7 @@ def _run_mokapot(name, frame, columns, seed, workdir, timeout) -> PeerResult:
         notes.append("no fold had targets at test_fdr 0.01; reran with test_fdr 0.05")
         log.warning("dia peer %s: %s", name, notes[-1])
     if rc != 0:
-        raise _fail(name, command, rc, log_path)
+        raise failure(name, command, rc, log_path)
     out = pd.read_csv(spec["output"], sep="\t")
     info = json.loads(Path(spec["info"]).read_text())
     if info.get("best_feature"):
@@ -462,7 +385,7 @@ def peer_versions() -> dict[str, str]:
                 text=True,
                 timeout=120,
                 check=True,
-                env=_peer_env(0),
+                env=peer_environment(isolated=True, seed=0),
             )
             found = json.loads(proc.stdout)
         except (subprocess.SubprocessError, ValueError) as exc:
