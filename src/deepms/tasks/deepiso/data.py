@@ -1,0 +1,224 @@
+"""deepiso data: simulated LC-MS1 maps (exact labels) -> labelled trace-centred windows; the real
+OpenMS maps ride along for test-time evaluation.
+
+Why simulated training maps: no real map has peptide-feature truth (see the data SOURCE.md). The
+simulator digests the proteome source; each map is one seed, and train, val and test maps have
+disjoint seeds (``simulated_seeds_...`` split): a test map's noise, peptides' draw, charges and
+elution are never seen in training (its peptides may recur, drawn from the same proteome).
+
+A sample is a window (``window_scans`` scans x ``window_bins`` bins of ``mz_step`` Th) centred on a
+candidate trace (centroids linked across scans) with the centre trace's labels: isotope trace or
+noise, charge (0 = noise) and isotope index (-1 = noise). Simplification (stated plainly): DeepIso
+labels every pixel; here one label per window, for its centre trace. Candidate traces of simulated
+maps are ~90 % isotope traces, so negatives are added (windows centred on single noise peaks
+and short noise traces) up to ``negative_fraction`` of the samples.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from deepms.io.ms1map import Ms1Map
+from deepms.tasks.deepiso import detect
+from deepms.tasks.deepiso.simulate import SimulationConfig, simulate_map
+from deepms.training.datamodule import TaskDataModule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RealMaps:
+    """The real maps found among the sources (paths; read at test time)."""
+
+    example: Path | None = None  # OpenMS LCMS-centroided.mzML
+    example_reference: Path | None = None  # its 17 OpenMS features
+    example_test_output: Path | None = None  # FeatureFinderCentroided test output (8)
+    replicates: list[Path] = field(default_factory=list)  # in1, in2
+
+
+@dataclass
+class SimulatedMap:
+    ms1: Ms1Map
+    truth: pd.DataFrame
+    seed: int
+
+
+class DeepisoDataModule(TaskDataModule):
+    """Simulated train/val/test maps and their windows; real maps' paths for evaluation."""
+
+    split_kind = "simulated_seeds"
+
+    def __init__(
+        self,
+        n_train_maps: int = 8,
+        n_val_maps: int = 1,
+        n_test_maps: int = 2,
+        simulation: dict[str, Any] | None = None,
+        window_scans: int = 16,
+        window_bins: int = 224,
+        mz_step: float = 0.01,
+        link_ppm: float = 30.0,
+        max_gap: int = 1,
+        min_scans: int = 3,
+        label_ppm: float = 10.0,
+        negative_fraction: float = 0.35,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self.n_maps = {"train": int(n_train_maps), "val": int(n_val_maps), "test": int(n_test_maps)}
+        known = {f.name for f in fields(SimulationConfig)}
+        unknown = set(simulation or {}) - known
+        if unknown:
+            raise ValueError(
+                f"data.simulation: unknown knobs {sorted(unknown)}; known {sorted(known)}"
+            )
+        self.simulation = dict(simulation or {})
+        self.window = {
+            "window_scans": int(window_scans),
+            "window_bins": int(window_bins),
+            "mz_step": float(mz_step),
+        }
+        self.tracing = {
+            "link_ppm": float(link_ppm),
+            "max_gap": int(max_gap),
+            "min_scans": int(min_scans),
+        }
+        self.label_ppm = float(label_ppm)
+        self.negative_fraction = float(negative_fraction)
+        self.test_maps: list[SimulatedMap] = []
+        self.real = RealMaps()
+
+    @property
+    def split_name(self) -> str:
+        """E.g. ``simulated_seeds_8_1_2_seed42``: map counts, then the base seed."""
+        n = self.n_maps
+        return f"{self.split_kind}_{n['train']}_{n['val']}_{n['test']}_seed{self.split_seed}"
+
+    def seeds(self, part: str) -> list[int]:
+        """Disjoint simulator seeds per part (train first, then val, then test)."""
+        offset = {
+            "train": 0,
+            "val": self.n_maps["train"],
+            "test": self.n_maps["train"] + self.n_maps["val"],
+        }[part]
+        base = 1000 * self.split_seed + offset
+        return list(range(base, base + self.n_maps[part]))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        if self.cv is not None:
+            raise ValueError("deepiso: simulated maps are split by seed; drop cv=")
+        lineage = self.start_lineage()
+        fasta: Path | None = None
+        for _, opened in self.open_sources():
+            role = opened.spec.role
+            if opened.spec.format == "fasta":
+                fasta = opened.paths[0]
+            elif role == "openms_example":
+                for p in opened.paths:
+                    name = p.name.lower()
+                    if name.endswith(".mzml"):
+                        self.real.example = p
+                    elif "featurefindercentroided" in name:
+                        self.real.example_test_output = p
+                    elif name.endswith(".featurexml"):
+                        self.real.example_reference = p
+            elif role == "replicates":
+                self.real.replicates = sorted(opened.paths)
+        if fasta is None:
+            raise ValueError("deepiso: a FASTA source (format fasta) feeds the simulator")
+        config = SimulationConfig(fasta=str(fasta), **self._simulation_kwargs())
+        counts: dict[str, int] = {}
+        for part in ("train", "val", "test"):
+            maps = [SimulatedMap(*simulate_map(config, seed), seed) for seed in self.seeds(part)]
+            if part == "test":
+                self.test_maps = maps
+            tensors = self._windows(maps, np.random.default_rng(self.split_seed + len(part)))
+            self.datasets[part] = TensorDataset(*tensors)
+            counts[part] = len(tensors[0])
+            log.info(
+                "deepiso %s: %d maps, %d windows (%.0f %% isotope traces)",
+                part,
+                len(maps),
+                counts[part],
+                100 * float(tensors[1].float().mean()),
+            )
+        lineage.n_samples = counts
+        lineage.extras.update(
+            unit="trace-centred window",
+            split_rule="simulator seed per map: train, val and test maps never share a seed",
+            seeds={p: self.seeds(p) for p in ("train", "val", "test")},
+            simulation={
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in self._simulation_kwargs().items()
+            },
+            n_test_truth_features=[len(m.truth) for m in self.test_maps],
+            window=self.window,
+        )
+
+    def _simulation_kwargs(self) -> dict[str, Any]:
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in self.simulation.items()}
+
+    def _windows(
+        self, maps: list[SimulatedMap], rng: np.random.Generator
+    ) -> tuple[torch.Tensor, ...]:
+        """Labelled windows of candidate traces plus sampled noise-peak negatives."""
+        parts: list[tuple[np.ndarray, ...]] = []
+        for m in maps:
+            traces = detect.extract_traces(m.ms1, **{**self.tracing, "min_scans": 2})
+            is_iso, charge, index = detect.label_traces(
+                traces, m.ms1.rt, detect.truth_isotopes(m.truth), self.label_ppm
+            )
+            n_pos = int(is_iso.sum())
+            want = int(self.negative_fraction / (1 - self.negative_fraction) * n_pos)
+            extra = max(want - int((is_iso == 0).sum()), 0)
+            lone = np.flatnonzero(traces.peak_trace < 0)  # peaks in no trace: noise, mostly
+            pick = rng.choice(lone, size=min(extra, len(lone)), replace=False)
+            scan = m.ms1.spectrum_index()
+            centre = np.concatenate([traces.mz, m.ms1.mz[pick]])
+            apex = np.concatenate([traces.apex, scan[pick]])
+            scale = np.concatenate([traces.apex_intensity, m.ms1.intensity[pick].astype(float)])
+            windows = detect.trace_windows(m.ms1, centre, apex, scale, **self.window)
+            zeros = np.zeros(len(pick), dtype=np.int64)
+            parts.append(
+                (
+                    windows,
+                    np.concatenate([is_iso, zeros]),
+                    np.concatenate([charge, zeros]),
+                    np.concatenate([index, zeros - 1]),
+                )
+            )
+        w, y, z, k = (np.concatenate(column) for column in zip(*parts, strict=True))
+        return (torch.from_numpy(w), torch.from_numpy(y), torch.from_numpy(z), torch.from_numpy(k))
+
+    def _loader(self, part: str, shuffle: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.split_seed)
+        return DataLoader(
+            self.datasets[part],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            generator=generator if shuffle else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Window geometry and trace linking travel with the weights (the predictor reuses them)."""
+        return {**self.window, **self.tracing}

@@ -1,0 +1,95 @@
+"""deepiso end to end: a tiny training run on simulated maps scored on held-out simulated maps
+and the real OpenMS maps, then the predictor streaming the OpenMS example map by path into
+featureXML (read back by pyopenms) and a Dinosaur-style TSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_result(compose_config):
+    """One tiny run shared by the tests of this module (it trains for seconds)."""
+    from deepms.training.runner import run
+
+    return run(compose_config("task=deepiso", "experiment=deepiso_tiny", "threads=1"))
+
+
+@pytest.fixture(scope="module")
+def compose_config(tmp_path_factory: pytest.TempPathFactory):
+    import os
+
+    from hydra import compose, initialize_config_dir
+
+    root = Path(__file__).resolve().parents[3]
+    mirror = Path(os.environ.get("DEEPMS_DATA_MIRROR", "/work/shared/data"))
+    if not (mirror / "deepiso").is_dir():
+        pytest.skip(f"no deepiso data under {mirror} (set DEEPMS_DATA_MIRROR)")
+    tmp = tmp_path_factory.mktemp("deepiso_run")
+
+    def _compose(*overrides: str):
+        base = [
+            f"paths.root_dir={root}",
+            f"paths.output_dir={tmp / 'out'}",
+            f"paths.mlruns_dir={tmp / 'mlruns'}",
+            f"paths.data_mirror={mirror}",
+            f"paths.cache_dir={tmp / 'cache'}",
+            f"logger.mlflow.tracking_uri=sqlite:///{tmp / 'mlruns' / 'mlflow.db'}",
+        ]
+        with initialize_config_dir(str(root / "conf"), version_base="1.3"):
+            return compose("config", overrides=[*base, *overrides])
+
+    return _compose
+
+
+def test_tiny_run_scores_simulated_and_real_maps(tiny_result) -> None:
+    m = tiny_result.metrics
+    assert m["test_deepms_sim_f1"] > 0.3
+    for name in (
+        "sim_precision",
+        "sim_recall",
+        "sim_quant_log2_mae",
+        "openms_ref_recall",
+        "openms_n_features",
+        "replicates_n_in1",
+        "replicates_n_in2",
+        "replicates_reproducibility",
+        "in1_spectra_per_s",
+    ):
+        assert f"test_deepms_{name}" in m, name
+    assert 0 <= m["test_deepms_openms_ref_recall"] <= 1
+    assert m["test_deepms_in1_spectra_per_s"] > 0
+    assert "test_rules_only_sim_f1" in m  # the grouper without the CNN, for comparison
+    assert tiny_result.lineage.split == "simulated_seeds_2_1_1_seed42"
+
+
+@pytest.mark.parametrize("suffix", [".featureXML", ".tsv"])
+def test_predictor_streams_a_run_by_path(tiny_result, tmp_path: Path, suffix: str) -> None:
+    import os
+
+    from deepms.io.features import read_dinosaur_tsv, read_featurexml
+    from deepms.io.ms1map import read_ms1_map
+    from deepms.tasks.deepiso.predict import DeepisoPredictor
+
+    mirror = Path(os.environ.get("DEEPMS_DATA_MIRROR", "/work/shared/data"))
+    mzml = mirror / "deepiso" / "openms_LCMS-centroided.mzML"
+    predictor = DeepisoPredictor.from_checkpoint(tiny_result.best_checkpoint)
+    out = tmp_path / f"features{suffix}"
+    counts = predictor.predict_file(mzml, out, chunk_size=40, progress=False)  # 3 blocks
+    assert counts["spectra"] == 112  # each spectrum once (inputs also count context scans)
+    features = read_featurexml(out) if suffix == ".featureXML" else read_dinosaur_tsv(out)
+    assert len(features) == counts["features"] > 0
+    assert features["charge"].between(1, 5).all()
+    assert (features["rt_start"] <= features["rt_apex"]).all()
+    # blocks with context give what the whole map gives (features reported once, whole)
+    whole = tiny_result.model.detect(read_ms1_map(mzml))
+    assert abs(len(whole) - len(features)) <= max(2, len(whole) // 10)
+    if suffix == ".featureXML":
+        pyopenms = pytest.importorskip("pyopenms")
+        fmap = pyopenms.FeatureMap()
+        pyopenms.FeatureXMLFile().load(str(out), fmap)
+        assert fmap.size() == len(features)
