@@ -1,4 +1,4 @@
-"""dia_quick's peers: PyProphet (LDA, XGBoost) and mokapot as the run itself scored them.
+"""Peers as the run itself scored them (dia: PyProphet, mokapot; deepiso: OpenMS, Biosaur2).
 
 The dia run scores its peers inside the model's test step, on the same peak groups with the same
 entrapment labels and the same FDR code (``deepms.tasks.dia.model.DiaModel.on_test_epoch_end``),
@@ -14,16 +14,23 @@ from __future__ import annotations
 from typing import Any
 
 
-def in_run(datamodule: Any, name: str) -> dict[str, float]:
-    """``test_*`` of peer ``name`` as logged by the run that just tested on ``datamodule``."""
+def in_run(
+    datamodule: Any, name: str, as_prefix: str = "", exclude: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """``test_*`` of peer ``name`` as logged by the run that just tested on ``datamodule``.
+
+    ``test_<name>_<metric>`` becomes ``test_<as_prefix><metric>`` (deepiso logs its own figures
+    as ``test_deepms_<metric>``); ``exclude`` names peers whose names extend ``name``
+    (``openms_centroided_test`` beside ``openms_centroided``)."""
     trainer = getattr(datamodule, "trainer", None)
     if trainer is None:
         raise RuntimeError("the datamodule is not attached to a trainer: no in-run peer figures")
     prefix = f"test_{name}_"
+    others = tuple(f"test_{other}_" for other in exclude)
     metrics = {
-        "test_" + key[len(prefix) :]: float(value)
+        f"test_{as_prefix}" + key[len(prefix) :]: float(value)
         for key, value in trainer.callback_metrics.items()
-        if key.startswith(prefix)
+        if key.startswith(prefix) and not key.startswith(others)
     }
     if not metrics:
         raise RuntimeError(f"the run logged no {prefix}* metrics (is {name} in model.peers?)")
