@@ -4,8 +4,8 @@ Usage: ``python experiments/bench.py [STUDY ...] [--seeds 42 43] [--list]``. No 
 default suite (every study whose ``study.yaml`` does not say ``suite: false``). A study folder
 holds ``study.yaml``:
 
-* ``task``, ``description``, ``primary_metric`` (a ``test_*`` name; its direction is the task's
-  ``mode``), ``seeds``;
+* ``task``, ``description``, ``primary_metric`` (a ``test_*`` name; its direction is
+  ``primary_mode`` (max/min), else the task's ``mode``), ``seeds``;
 * ``overrides``: Hydra overrides after ``task=<task>``: a training study, one run per seed;
 * ``baselines``: ``{name: module:function}`` (``baselines.rt:ridge_composition``, or
   ``file.py:function`` in the study folder), or ``{name: {target: ..., kwargs: {...}}}``: called

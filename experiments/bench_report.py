@@ -58,7 +58,8 @@ def summarise(spec: dict[str, Any], runs: list[dict[str, Any]], stamp: dict) -> 
         "kind": "training",
         "description": spec.get("description", "").strip(),
         "primary_metric": spec.get("primary_metric"),
-        "mode": runs[0].get("mode", "max"),
+        # the primary metric's direction: the study's, else the task's monitor mode
+        "mode": spec.get("primary_mode", runs[0].get("mode", "max")),
         "overrides": spec.get("overrides", []),
         **stamp,
         "data": runs[0]["data"],
@@ -122,7 +123,8 @@ def _baseline_metrics(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def best_baseline(summary: dict[str, Any]) -> tuple[str, dict] | None:
-    """The baseline with the best primary metric (direction from the task's mode)."""
+    """The baseline with the best primary metric (direction: the study's ``primary_mode``, else
+    the task's monitor mode)."""
     metric = summary.get("primary_metric")
     scored = [
         (name, _baseline_metrics(entry).get(metric))

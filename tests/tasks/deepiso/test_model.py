@@ -49,6 +49,16 @@ def test_model_scores_windows_as_probabilities() -> None:
     assert np.allclose(p_charge.sum(1), 1) and np.allclose(p_index.sum(1), 1)
 
 
+def test_predict_step_on_a_labelled_batch_equals_score_windows() -> None:
+    model = DeepisoModel(channels=(4, 8, 8), hidden=8).eval()
+    windows = np.random.rand(4, 16, 224).astype(np.float32)
+    labels = torch.zeros(4, dtype=torch.long)
+    with torch.no_grad():
+        predicted = model.predict_step((torch.from_numpy(windows), labels, labels, labels))
+    for tensor, array in zip(predicted, model.score_windows(windows), strict=True):
+        assert np.allclose(tensor.numpy(), array, atol=1e-6)
+
+
 def test_traces_link_across_scans_and_windows_centre_them() -> None:
     ms1 = _map([(500.0, 10, 4, 1e6), (500.5, 10, 4, 5e5)])
     traces = detect.extract_traces(ms1, link_ppm=10, max_gap=1, min_scans=3)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,28 @@ def test_tiny_run_scores_simulated_and_real_maps(tiny_result) -> None:
     assert 0 <= m["test_deepms_openms_ref_recall"] <= 1
     assert m["test_deepms_in1_spectra_per_s"] > 0
     assert "test_rules_only_sim_f1" in m  # the grouper without the CNN, for comparison
+    assert "test_rules_grouper_sim_f1" in m  # the CNN with the rule-based grouper instead
+    assert tiny_result.model.grouper is not None
     assert tiny_result.lineage.split == "simulated_seeds_2_1_1_seed42"
+
+
+def test_candidate_sets_point_at_their_traces_windows(tiny_result) -> None:
+    """A set's seed (and each member) is the trace whose window row it names: the seed's
+    charge label equals that window's label, and members are isotope-trace windows."""
+    datamodule = tiny_result.datamodule
+    for part in ("train", "val"):
+        sets = datamodule.set_datasets[part]
+        _, is_iso, charge, _ = datamodule.datasets[part].tensors
+        assert len(sets) > 100
+        assert torch.equal(sets.charge, charge[sets.index[:, 0]])
+        member_rows = sets.index[sets.member.bool()]
+        assert len(member_rows) > len(sets) and (is_iso[member_rows] == 1).all()
+        seeds_with_members = sets.member[:, 0].bool()
+        assert (sets.charge[seeds_with_members] > 0).all()
+        assert (sets.member[~seeds_with_members] == 0).all()
+        windows, geometry, present, member, seed_charge = sets[0]
+        assert windows.shape[0] == geometry.shape[0] == present.shape[0] == member.shape[0]
+        assert seed_charge.ndim == 0
 
 
 @pytest.mark.parametrize("suffix", [".featureXML", ".tsv"])

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from deepms.io.ms1map import Ms1Map
-from deepms.tasks.deepiso import detect
+from deepms.tasks.deepiso import detect, grouping
 from deepms.tasks.deepiso.simulate import SimulationConfig, simulate_map
 from deepms.training.datamodule import TaskDataModule
 
@@ -42,6 +42,41 @@ class RealMaps:
     example_reference: Path | None = None  # its 17 OpenMS features
     example_test_output: Path | None = None  # FeatureFinderCentroided test output (8)
     replicates: list[Path] = field(default_factory=list)  # in1, in2
+
+
+class CandidateSets(Dataset):
+    """Candidate sets for the learned grouper: each item is the set's windows (K, scans, bins),
+    its geometry (K, N_GEOMETRY), presence mask, membership labels and the seed's charge.
+
+    Windows are looked up in the part's window tensor (a trace's window is computed once)."""
+
+    def __init__(
+        self,
+        windows: torch.Tensor,
+        index: np.ndarray,
+        geometry: np.ndarray,
+        member: np.ndarray,
+        charge: np.ndarray,
+    ) -> None:
+        self.windows = windows
+        self.index = torch.from_numpy(index)
+        self.geometry = torch.from_numpy(geometry)
+        self.member = torch.from_numpy(member)
+        self.charge = torch.from_numpy(charge)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        index = self.index[i]
+        present = index >= 0
+        return (
+            self.windows[index.clamp(min=0)],
+            self.geometry[i],
+            present,
+            self.member[i],
+            self.charge[i],
+        )
 
 
 @dataclass
@@ -70,6 +105,8 @@ class DeepisoDataModule(TaskDataModule):
         min_scans: int = 3,
         label_ppm: float = 10.0,
         negative_fraction: float = 0.35,
+        grouping: dict[str, Any] | None = None,
+        set_batch_size: int = 32,
         **common: Any,
     ) -> None:
         super().__init__(**common)
@@ -93,6 +130,15 @@ class DeepisoDataModule(TaskDataModule):
         }
         self.label_ppm = float(label_ppm)
         self.negative_fraction = float(negative_fraction)
+        known_box = {"max_candidates", "mz_span", "apex_window", "ppm"}
+        if grouping is not None and set(grouping) - known_box:
+            raise ValueError(
+                f"data.grouping: unknown keys {sorted(set(grouping) - known_box)}; "
+                f"known {sorted(known_box)}"
+            )
+        self.grouping = dict(grouping) if grouping is not None else None
+        self.set_batch_size = int(set_batch_size)
+        self.set_datasets: dict[str, CandidateSets] = {}
         self.test_maps: list[SimulatedMap] = []
         self.real = RealMaps()
 
@@ -142,8 +188,10 @@ class DeepisoDataModule(TaskDataModule):
             maps = [SimulatedMap(*simulate_map(config, seed), seed) for seed in self.seeds(part)]
             if part == "test":
                 self.test_maps = maps
-            tensors = self._windows(maps, np.random.default_rng(self.split_seed + len(part)))
+            tensors, sets = self._windows(maps, np.random.default_rng(self.split_seed + len(part)))
             self.datasets[part] = TensorDataset(*tensors)
+            if sets is not None:
+                self.set_datasets[part] = CandidateSets(tensors[0], *sets)
             counts[part] = len(tensors[0])
             log.info(
                 "deepiso %s: %d maps, %d windows (%.0f %% isotope traces)",
@@ -170,14 +218,18 @@ class DeepisoDataModule(TaskDataModule):
 
     def _windows(
         self, maps: list[SimulatedMap], rng: np.random.Generator
-    ) -> tuple[torch.Tensor, ...]:
-        """Labelled windows of candidate traces plus sampled noise-peak negatives."""
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[np.ndarray, ...] | None]:
+        """Labelled windows of candidate traces plus sampled noise-peak negatives; with
+        ``grouping``, also every trace's candidate set (window rows, geometry, labels)."""
         parts: list[tuple[np.ndarray, ...]] = []
+        set_parts: list[tuple[np.ndarray, ...]] = []
+        offset = 0
         for m in maps:
             traces = detect.extract_traces(m.ms1, **{**self.tracing, "min_scans": 2})
-            is_iso, charge, index = detect.label_traces(
-                traces, m.ms1.rt, detect.truth_isotopes(m.truth), self.label_ppm
-            )
+            isotopes = detect.truth_isotopes(m.truth)
+            is_iso, charge, index = detect.label_traces(traces, m.ms1.rt, isotopes, self.label_ppm)
+            if self.grouping is not None:
+                set_parts.append(self._sets(m.ms1, traces, isotopes, charge, offset))
             n_pos = int(is_iso.sum())
             want = int(self.negative_fraction / (1 - self.negative_fraction) * n_pos)
             extra = max(want - int((is_iso == 0).sum()), 0)
@@ -189,6 +241,7 @@ class DeepisoDataModule(TaskDataModule):
             scale = np.concatenate([traces.apex_intensity, m.ms1.intensity[pick].astype(float)])
             windows = detect.trace_windows(m.ms1, centre, apex, scale, **self.window)
             zeros = np.zeros(len(pick), dtype=np.int64)
+            offset += len(windows)
             parts.append(
                 (
                     windows,
@@ -198,7 +251,37 @@ class DeepisoDataModule(TaskDataModule):
                 )
             )
         w, y, z, k = (np.concatenate(column) for column in zip(*parts, strict=True))
-        return (torch.from_numpy(w), torch.from_numpy(y), torch.from_numpy(z), torch.from_numpy(k))
+        tensors = tuple(torch.from_numpy(a) for a in (w, y, z, k))
+        if not set_parts:
+            return tensors, None
+        return tensors, tuple(np.concatenate(c) for c in zip(*set_parts, strict=True))
+
+    def _sets(
+        self,
+        ms1: Ms1Map,
+        traces: detect.Traces,
+        isotopes: pd.DataFrame,
+        charge: np.ndarray,
+        offset: int,
+    ) -> tuple[np.ndarray, ...]:
+        """Every trace as a seed: (window rows, geometry, member labels, seed charge).
+
+        A trace's window is row ``offset + trace`` of the part's windows (traces come first in
+        each map's block). Noise seeds are kept, with no members: the grouper must learn to
+        leave a CNN false positive alone."""
+        box = {k: v for k, v in self.grouping.items() if k != "max_candidates"}
+        sets = grouping.candidate_sets(
+            traces,
+            np.arange(len(traces)),
+            int(self.grouping.get("max_candidates", 16)),
+            **box,
+        )
+        geometry = grouping.set_geometry(traces, grouping.trace_profiles(ms1, traces), sets, **box)
+        row = detect.nearest_isotope(traces, ms1.rt, isotopes, self.label_ppm)
+        codes = pd.factorize(isotopes["feature_id"])[0]
+        feature = np.where(row >= 0, codes[np.clip(row, 0, None)], -1)
+        member, seed_charge = grouping.set_labels(sets, feature, charge)
+        return np.where(sets >= 0, sets + offset, -1), geometry, member, seed_charge
 
     def _loader(self, part: str, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.split_seed)
@@ -210,15 +293,39 @@ class DeepisoDataModule(TaskDataModule):
             generator=generator if shuffle else None,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
+    def _set_loader(self, part: str, shuffle: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.split_seed + 1)
+        return DataLoader(
+            self.set_datasets[part],
+            batch_size=self.set_batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            generator=generator if shuffle else None,
+        )
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
+    def train_dataloader(self) -> Any:
+        """Windows; with candidate sets, both side by side (as many steps as window batches:
+        a shuffled share of the sets each epoch)."""
+        windows = self._loader("train", True)
+        if "train" not in self.set_datasets:
+            return windows
+        from lightning.pytorch.utilities import CombinedLoader
+
+        sets = self._set_loader("train", True)
+        return CombinedLoader({"windows": windows, "sets": sets}, mode="min_size")
+
+    def val_dataloader(self) -> Any:
+        windows = self._loader("val", False)
+        if "val" not in self.set_datasets:
+            return windows
+        return [windows, self._set_loader("val", False)]
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False)
 
     def model_kwargs(self) -> dict[str, Any]:
         """Window geometry and trace linking travel with the weights (the predictor reuses them)."""
-        return {**self.window, **self.tracing}
+        kwargs: dict[str, Any] = {**self.window, **self.tracing}
+        if self.grouping is not None:
+            kwargs["grouping"] = dict(self.grouping)
+        return kwargs

@@ -191,31 +191,42 @@ def truth_isotopes(truth: pd.DataFrame, carbamidomethyl: bool = True) -> pd.Data
     return pd.DataFrame(rows, columns=["feature_id", "charge", "index", "mz", "rt_start", "rt_end"])
 
 
-def label_traces(
+def nearest_isotope(
     traces: Traces, rt: np.ndarray, isotopes: pd.DataFrame, ppm: float = 10.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(is_isotope 0/1, charge 0..5 (0: noise), isotope index 0..5 (-1: noise)) per trace.
+) -> np.ndarray:
+    """Per trace, the row of ``isotopes`` it records (-1: noise).
 
-    A trace is an isotope trace when a truth isotope lies within ``ppm`` of its m/z and its apex
-    lies inside that feature's RT span; the nearest such isotope gives charge and index.
+    A trace records a truth isotope when that isotope lies within ``ppm`` of its m/z and its apex
+    lies inside the feature's RT span; the nearest such isotope in m/z wins.
     """
     iso_mz = isotopes["mz"].to_numpy(float)
     order = np.argsort(iso_mz)
     sorted_mz = iso_mz[order]
     apex_rt = rt[traces.apex]
-    is_iso = np.zeros(len(traces), dtype=np.int64)
-    charge = np.zeros(len(traces), dtype=np.int64)
-    index = np.full(len(traces), -1, dtype=np.int64)
+    row = np.full(len(traces), -1, dtype=np.int64)
     lo = np.searchsorted(sorted_mz, traces.mz * (1 - ppm * 1e-6))
     hi = np.searchsorted(sorted_mz, traces.mz * (1 + ppm * 1e-6), side="right")
     starts, ends = isotopes["rt_start"].to_numpy(float), isotopes["rt_end"].to_numpy(float)
-    zs, ks = isotopes["charge"].to_numpy(int), isotopes["index"].to_numpy(int)
     for i in np.flatnonzero(hi > lo):
         cand = order[lo[i] : hi[i]]
         cand = cand[(starts[cand] <= apex_rt[i]) & (apex_rt[i] <= ends[cand])]
         if len(cand):
-            j = cand[np.argmin(np.abs(iso_mz[cand] - traces.mz[i]))]
-            is_iso[i], charge[i], index[i] = 1, zs[j], min(ks[j], MAX_INDEX)
+            row[i] = cand[np.argmin(np.abs(iso_mz[cand] - traces.mz[i]))]
+    return row
+
+
+def label_traces(
+    traces: Traces, rt: np.ndarray, isotopes: pd.DataFrame, ppm: float = 10.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(is_isotope 0/1, charge 0..5 (0: noise), isotope index 0..5 (-1: noise)) per trace, from
+    the truth isotope each trace records (:func:`nearest_isotope`)."""
+    row = nearest_isotope(traces, rt, isotopes, ppm)
+    found = row >= 0
+    is_iso = found.astype(np.int64)
+    charge = np.zeros(len(traces), dtype=np.int64)
+    index = np.full(len(traces), -1, dtype=np.int64)
+    charge[found] = isotopes["charge"].to_numpy(int)[row[found]]
+    index[found] = np.minimum(isotopes["index"].to_numpy(int)[row[found]], MAX_INDEX)
     return is_iso, charge, index
 
 
@@ -246,8 +257,9 @@ def group_traces(
     Seeds in decreasing apex intensity; a seed's charge is the z maximising (isotope neighbours
     found at +-1/z) + 2 p(z) from the CNN; the chain is walked up while a free trace sits at the
     next isotope m/z (within ``ppm``, apex within ``apex_scans``) and down while the CNN does not
-    call the current trace monoisotopic (p(index 0) < 0.5). A learned (recurrent) grouper as in
-    DeepIso is not built; this uses the CNN's charge and index heads instead. ``merge_splits``
+    call the current trace monoisotopic (p(index 0) < 0.5). The learned grouper
+    (:mod:`deepms.tasks.deepiso.grouping`, the default) replaces it; this one stays as the
+    ablation and for ``model.grouper=rules``. ``merge_splits``
     joins chains that continue a stronger one's ladder (:func:`merge_split_groups`).
     """
     n = len(traces)

@@ -160,6 +160,14 @@ def evaluate_all(model: Any, datamodule: Any, loggers: Any = None) -> dict[str, 
                 workdir,
             )
             metrics.update({f"rules_only_{k}": v for k, v in found.items()})
+            if h.get("grouper", "rules") == "learned":  # the CNN with the rule-based grouper
+                found, _ = evaluate_detector(
+                    lambda ms1, path: detect_features(model, ms1, grouper="rules"),
+                    datamodule,
+                    ppm,
+                    workdir,
+                )
+                metrics.update({f"rules_grouper_{k}": v for k, v in found.items()})
         if h.peers:
             try:
                 import deepms.tasks.deepiso.peers  # noqa: F401

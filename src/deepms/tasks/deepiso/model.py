@@ -7,6 +7,11 @@ charge needs the spacing of the neighbours (1/z Th), so the m/z axis keeps its r
 the network while the RT axis is averaged out after the convolutions (elution shape is shared by
 all isotopes and carries little charge information). Paper sizes (DeepIso's IsoDetecting: larger
 windows and deeper stacks) are an option through ``channels`` and ``hidden``.
+
+With ``grouper=learned`` (the default config) the module also holds IsoGroupNet
+(:mod:`deepms.tasks.deepiso.grouping`) and trains both in one fit: each step takes a window batch
+(detector loss) and a batch of candidate sets (grouper loss, the detector's answers as inputs);
+``val_loss`` is the sum of both validation losses.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepms.tasks.deepiso.detect import MAX_CHARGE, MAX_INDEX
+from deepms.tasks.deepiso.grouping import N_CNN, N_FEATURES, IsoGroupNet
 from deepms.training.module import TaskModule
 
 log = logging.getLogger(__name__)
@@ -83,16 +89,30 @@ class DeepisoModel(TaskModule):
         peers: Sequence[str] = (),
         pictures: bool = True,
         ablation: bool = True,
+        grouper: str = "rules",
+        grouping: dict[str, Any] | None = None,
+        group_width: int = 64,
+        group_layers: int = 2,
+        group_heads: int = 4,
         optimizer: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(optimizer)
+        if grouper not in ("rules", "learned"):
+            raise ValueError(f"model.grouper: 'rules' or 'learned', not {grouper!r}")
         self.save_hyperparameters()
         self.net = IsoDetectNet(window_scans, window_bins, tuple(channels), hidden, dropout)
+        self.grouper = (
+            IsoGroupNet(N_FEATURES, group_width, group_heads, group_layers, dropout)
+            if grouper == "learned"
+            else None
+        )
+        self._val_sums: dict[str, list[float]] = {}
 
     def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.net(windows)
 
     def _loss(self, batch: Sequence[torch.Tensor], stage: str) -> torch.Tensor:
+        """IsoDetecting's loss on a window batch (logged as ``val_detect_loss`` in validation)."""
         windows, is_iso, charge, index = batch
         logit, charge_logits, index_logits = self(windows)
         loss = F.binary_cross_entropy_with_logits(logit, is_iso.float())
@@ -101,25 +121,103 @@ class DeepisoModel(TaskModule):
         if positive.any():
             loss = loss + F.cross_entropy(index_logits[positive], index[positive])
         n = len(windows)
-        self.log(f"{stage}_loss", loss, batch_size=n, prog_bar=stage == "train")
+        key = "val_detect_loss" if stage == "val" else f"{stage}_loss"
+        log = {"batch_size": n, "add_dataloader_idx": False}
+        self.log(key, loss, prog_bar=stage == "train", **log)
         if stage != "train":
             accuracy = ((logit > 0).long() == is_iso).float().mean()
             charge_ok = (charge_logits.argmax(-1) == charge)[positive].float()
-            self.log(f"{stage}_iso_accuracy", accuracy, batch_size=n)
+            self.log(f"{stage}_iso_accuracy", accuracy, **log)
             if positive.any():
                 self.log(
-                    f"{stage}_charge_accuracy", charge_ok.mean(), batch_size=int(positive.sum())
+                    f"{stage}_charge_accuracy",
+                    charge_ok.mean(),
+                    batch_size=int(positive.sum()),
+                    add_dataloader_idx=False,
                 )
         return loss
 
-    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._loss(batch, "train")
+    def cnn_answers(self, windows: torch.Tensor) -> torch.Tensor:
+        """(n, N_CNN): p_isotope, p_charge, p_index of windows, as the grouper reads them."""
+        logit, charge, index = self.net(windows)
+        return torch.cat(
+            [torch.sigmoid(logit)[:, None], torch.softmax(charge, -1), torch.softmax(index, -1)],
+            -1,
+        )
 
-    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
-        self._loss(batch, "val")
+    def _group_loss(self, batch: Sequence[torch.Tensor], stage: str) -> torch.Tensor:
+        """IsoGrouping's loss on a batch of candidate sets (membership BCE + seed charge CE).
+
+        The CNN's answers are inputs here, computed without gradient and in eval mode: the
+        grouper learns to read the detector, it does not train it."""
+        windows, geometry, mask, member, charge = batch
+        was_training = self.net.training
+        self.net.eval()
+        with torch.no_grad():
+            cnn = geometry.new_zeros((*mask.shape, N_CNN))
+            cnn[mask] = self.cnn_answers(windows[mask])
+        self.net.train(was_training)
+        member_logit, charge_logit = self.grouper(torch.cat([geometry, cnn], -1), mask)
+        loss = F.binary_cross_entropy_with_logits(member_logit[mask], member[mask])
+        loss = loss + F.cross_entropy(charge_logit, charge)
+        n = len(mask)
+        log = {"batch_size": n, "add_dataloader_idx": False}
+        self.log(f"{stage}_group_loss", loss, **log)
+        if stage != "train":
+            right = ((member_logit[mask] > 0).float() == member[mask]).float().mean()
+            self.log(f"{stage}_member_accuracy", right, **log)
+            real = charge > 0
+            if real.any():
+                charge_ok = (charge_logit.argmax(-1) == charge)[real].float().mean()
+                self.log(f"{stage}_set_charge_accuracy", charge_ok, **log)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """A window batch, or (learned grouper) ``{"windows": ..., "sets": ...}``."""
+        if not isinstance(batch, dict):
+            return self._loss(batch, "train")
+        loss = self._loss(batch["windows"], "train")
+        if self.grouper is not None and batch.get("sets") is not None:
+            loss = loss + self._group_loss(batch["sets"], "train")
+        return loss
+
+    def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.grouper is not None and not getattr(datamodule, "set_datasets", None):
+            raise ValueError(
+                "model.grouper=learned trains on candidate sets: set data.grouping "
+                "(the deepiso data config's default) or use model.grouper=rules"
+            )
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = {}
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Loader 0: windows (detector loss); loader 1, if any: candidate sets (grouper loss).
+        ``val_loss`` (the monitor) is their sum, so the best checkpoint is best for both."""
+        sets = dataloader_idx == 1
+        if sets and self.grouper is None:
+            return
+        loss = self._group_loss(batch, "val") if sets else self._loss(batch, "val")
+        total = self._val_sums.setdefault("group" if sets else "detect", [0.0, 0])
+        n = len(batch[0])
+        total[0] += float(loss) * n
+        total[1] += n
+
+    def on_validation_epoch_end(self) -> None:
+        means = [s / n for s, n in self._val_sums.values() if n]
+        if means:
+            self.log("val_loss", float(sum(means)), prog_bar=True)
 
     def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:
         self._loss(batch, "test")
+
+    def predict_step(
+        self, batch: Sequence[torch.Tensor], batch_idx: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(p_isotope, p_charge, p_index) of a labelled window batch (whole maps use ``detect``)."""
+        logit, charge, index = self(batch[0])
+        return torch.sigmoid(logit), torch.softmax(charge, -1), torch.softmax(index, -1)
 
     @torch.no_grad()
     def score_windows(
@@ -145,6 +243,30 @@ class DeepisoModel(TaskModule):
         if not out:
             return np.empty(0), np.empty((0, MAX_CHARGE + 1)), np.empty((0, MAX_INDEX + 1))
         return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def score_sets(
+        self, features: np.ndarray, mask: np.ndarray, batch_size: int = 2048
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(p_member (n, K), p_charge (n, 6)) of candidate sets: ``features`` (n, K, N_FEATURES)
+        are geometry then CNN answers, ``mask`` (n, K) marks present candidates."""
+        if self.grouper is None:
+            raise ValueError("this deepiso model has no learned grouper (model.grouper=rules)")
+        was_training = self.training
+        self.eval()
+        members, charges = [], []
+        try:
+            for start in range(0, len(features), batch_size):
+                x = torch.from_numpy(features[start : start + batch_size]).to(self.device)
+                m = torch.from_numpy(mask[start : start + batch_size]).to(self.device)
+                member, charge = self.grouper(x, m)
+                members.append(torch.sigmoid(member).cpu().numpy())
+                charges.append(torch.softmax(charge, -1).cpu().numpy())
+        finally:
+            self.train(was_training)
+        if not members:
+            return np.empty((0, mask.shape[1])), np.empty((0, MAX_CHARGE + 1))
+        return np.concatenate(members), np.concatenate(charges)
 
     def detect(self, ms1: Any, chunk: int = 4096) -> Any:
         """Features of a map (DataFrame in FEATURE_COLUMNS layout plus ``hulls``)."""

@@ -20,18 +20,23 @@ import pandas as pd
 from deepms.io.features import FEATURE_COLUMNS
 from deepms.io.ms1map import Ms1Map
 from deepms.registry.predictor import BatchPredictor
-from deepms.tasks.deepiso import detect
+from deepms.tasks.deepiso import detect, grouping
 
 MODEL = "deepms.tasks.deepiso.model.DeepisoModel"
 
 
 def detect_features(
-    model: Any, ms1: Ms1Map, chunk: int = 4096, rules_only: bool = False
+    model: Any,
+    ms1: Ms1Map,
+    chunk: int = 4096,
+    rules_only: bool = False,
+    grouper: str | None = None,
 ) -> pd.DataFrame:
     """The whole detector on a map: traces -> CNN per trace window -> grouper -> features.
 
     ``rules_only`` skips the network (every trace an isotope trace, charge and index uniform):
-    the ablation that shows what the CNN adds to the grouper.
+    the ablation that shows what the CNN adds to the grouper. ``grouper`` overrides the model's
+    (``"rules"`` on a learned-grouper model: the ablation that shows what the grouper adds).
     """
     h = model.hparams
     traces = detect.extract_traces(ms1, float(h.link_ppm), int(h.max_gap), int(h.min_scans))
@@ -68,18 +73,48 @@ def detect_features(
         p_index.append(c)
     if not len(traces):
         return detect.features_from_groups(ms1, traces, [], np.empty(0))
+    p_iso, p_charge, p_index = (np.concatenate(p) for p in (p_iso, p_charge, p_index))
+    if (grouper or h.get("grouper", "rules")) == "learned":
+        return learned_grouping(model, ms1, traces, p_iso, p_charge, p_index)
     return detect.group_traces(
         ms1,
         traces,
-        np.concatenate(p_iso),
-        np.concatenate(p_charge),
-        np.concatenate(p_index),
+        p_iso,
+        p_charge,
+        p_index,
         min_p_iso=float(h.min_p_iso),
         ppm=float(h.group_ppm),
         apex_scans=int(h.apex_scans),
         min_isotopes=int(h.min_isotopes),
         merge_splits=bool(h.get("merge_splits", False)),
     )
+
+
+def learned_grouping(
+    model: Any,
+    ms1: Ms1Map,
+    traces: detect.Traces,
+    p_iso: np.ndarray,
+    p_charge: np.ndarray,
+    p_index: np.ndarray,
+) -> pd.DataFrame:
+    """IsoGrouping by the model's grouper: every trace the CNN calls an isotope trace seeds a
+    candidate set; sets are scored in one pass and assembled greedily (grouping.py)."""
+    h = model.hparams
+    box = dict(h.grouping or {})
+    max_candidates = int(box.pop("max_candidates", 16))
+    seeds = np.flatnonzero(p_iso >= float(h.min_p_iso))
+    sets = grouping.candidate_sets(traces, seeds, max_candidates, **box)
+    geometry = grouping.set_geometry(traces, grouping.trace_profiles(ms1, traces), sets, **box)
+    answers = np.column_stack([p_iso, p_charge, p_index]).astype(np.float32)
+    mask = sets >= 0
+    cnn = np.where(mask[..., None], answers[np.clip(sets, 0, None)], 0.0).astype(np.float32)
+    p_member, p_set_charge = model.score_sets(np.concatenate([geometry, cnn], -1), mask)
+    groups = grouping.assemble_groups(
+        traces, sets, p_member, p_set_charge, float(box.get("ppm", 15.0))
+    )
+    kept = [(members, z) for members, z in groups if len(members) >= int(h.min_isotopes)]
+    return detect.features_from_groups(ms1, traces, kept, p_iso)
 
 
 def frame_to_map(frame: pd.DataFrame) -> Ms1Map:
