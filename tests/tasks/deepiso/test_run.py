@@ -115,3 +115,48 @@ def test_predictor_streams_a_run_by_path(tiny_result, tmp_path: Path, suffix: st
         fmap = pyopenms.FeatureMap()
         pyopenms.FeatureXMLFile().load(str(out), fmap)
         assert fmap.size() == len(features)
+
+
+def test_a_deeprt_model_gives_the_simulated_retention_times(
+    compose_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``data.rt_model`` feeds the simulator through the registry: here a stand-in predictor
+    whose RT falls with peptide length (the default hydrophobicity RT rises with it, rho ~0.8),
+    so the simulated apexes must follow reverse length order."""
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+    from hydra.utils import instantiate
+    from scipy.stats import spearmanr
+
+    import deepms.registry
+    import deepms.registry.reference
+
+    checkpoint = tmp_path / "deeprt.ckpt"
+    checkpoint.write_bytes(b"stand-in weights")
+    seen: list[str] = []
+
+    class LengthRT:
+        def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+            seen.extend(frame["peptide"])
+            return frame.assign(predicted_rt=-frame["peptide"].str.len().astype(float))
+
+    monkeypatch.setattr(deepms.registry.reference, "resolve_checkpoint", lambda uri, t: checkpoint)
+    monkeypatch.setattr(deepms.registry, "load_predictor", lambda path, **kw: LengthRT())
+    cfg = compose_config(
+        "task=deepiso",
+        "experiment=deepiso_tiny",
+        "data.rt_model=models:/deeprt@champion",
+        "data.grouping=null",
+    )
+    datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
+    datamodule.setup("fit")
+    truth = datamodule.test_maps[0].truth
+    rho = spearmanr(truth["peptide"].str.len(), truth["rt_apex"]).statistic
+    assert rho < -0.9
+    assert set(truth["peptide"]) <= set(seen)
+    extras = datamodule.lineage().extras
+    assert extras["rt_model"] == "models:/deeprt@champion"
+    assert extras["rt_model_sha256"] == hashlib.sha256(b"stand-in weights").hexdigest()
+    assert not datamodule.set_datasets  # data.grouping=null: windows only

@@ -107,6 +107,7 @@ class DeepisoDataModule(TaskDataModule):
         negative_fraction: float = 0.35,
         grouping: dict[str, Any] | None = None,
         set_batch_size: int = 32,
+        rt_model: str | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
@@ -139,6 +140,8 @@ class DeepisoDataModule(TaskDataModule):
         self.grouping = dict(grouping) if grouping is not None else None
         self.set_batch_size = int(set_batch_size)
         self.set_datasets: dict[str, CandidateSets] = {}
+        self.rt_model = rt_model
+        self.rt_model_sha256: str | None = None
         self.test_maps: list[SimulatedMap] = []
         self.real = RealMaps()
 
@@ -183,9 +186,13 @@ class DeepisoDataModule(TaskDataModule):
         if fasta is None:
             raise ValueError("deepiso: a FASTA source (format fasta) feeds the simulator")
         config = SimulationConfig(fasta=str(fasta), **self._simulation_kwargs())
+        rt_model = self._load_rt_model()
         counts: dict[str, int] = {}
         for part in ("train", "val", "test"):
-            maps = [SimulatedMap(*simulate_map(config, seed), seed) for seed in self.seeds(part)]
+            maps = [
+                SimulatedMap(*simulate_map(config, seed, rt_model), seed)
+                for seed in self.seeds(part)
+            ]
             if part == "test":
                 self.test_maps = maps
             tensors, sets = self._windows(maps, np.random.default_rng(self.split_seed + len(part)))
@@ -202,6 +209,8 @@ class DeepisoDataModule(TaskDataModule):
             )
         lineage.n_samples = counts
         lineage.extras.update(
+            rt_model=self.rt_model or "hydrophobicity (pyteomics.achrom, Guo 1986)",
+            rt_model_sha256=self.rt_model_sha256,
             unit="trace-centred window",
             split_rule="simulator seed per map: train, val and test maps never share a seed",
             seeds={p: self.seeds(p) for p in ("train", "val", "test")},
@@ -212,6 +221,31 @@ class DeepisoDataModule(TaskDataModule):
             n_test_truth_features=[len(m.truth) for m in self.test_maps],
             window=self.window,
         )
+
+    def _load_rt_model(self) -> Any:
+        """``rt_model`` (a deeprt checkpoint, ``runs:/`` or ``models:/``) as the simulator's RT
+        callable: one task feeding another through the registry, never by importing it."""
+        if not self.rt_model:
+            return None
+        from deepms.datasets.registry import sha256_file
+        from deepms.registry import load_predictor
+        from deepms.registry.reference import resolve_checkpoint
+
+        path = resolve_checkpoint(str(self.rt_model), None)
+        self.rt_model_sha256 = sha256_file(Path(path))
+        predictor = load_predictor(str(path), batch_size=1024)
+        log.info("deepiso: simulated retention times from %s (%s)", self.rt_model, path)
+
+        def predict_rt(sequences: Any) -> np.ndarray:
+            frame = predictor.predict(pd.DataFrame({"peptide": list(sequences)}))
+            if "predicted_rt" not in frame.columns:
+                raise ValueError(
+                    f"data.rt_model {self.rt_model}: its predictor gives no 'predicted_rt' "
+                    f"(columns {list(frame.columns)}); give a deeprt model"
+                )
+            return frame["predicted_rt"].to_numpy(float)
+
+        return predict_rt
 
     def _simulation_kwargs(self) -> dict[str, Any]:
         return {k: tuple(v) if isinstance(v, list) else v for k, v in self.simulation.items()}
