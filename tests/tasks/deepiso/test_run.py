@@ -125,7 +125,6 @@ def test_a_deeprt_model_gives_the_simulated_retention_times(
     so the simulated apexes must follow reverse length order."""
     import hashlib
 
-    import numpy as np
     import pandas as pd
     from hydra.utils import instantiate
     from scipy.stats import spearmanr
