@@ -126,3 +126,26 @@ def test_learned_grouper_needs_its_model_setting() -> None:
         DeepisoModel(channels=(4, 8, 8), hidden=8).score_sets(
             np.zeros((1, 2, grouping.N_FEATURES), np.float32), np.ones((1, 2), bool)
         )
+
+
+def test_ladder_jitter_moves_only_the_candidates_residuals() -> None:
+    torch.manual_seed(1)
+    model = DeepisoModel(
+        channels=(4, 8, 8),
+        hidden=8,
+        grouper="learned",
+        group_jitter_ppm=15.0,
+        grouping={"ppm": 15.0},
+    )
+    geometry = torch.zeros(64, 4, grouping.N_GEOMETRY)
+    jittered = model._jitter_ladder(geometry)
+    cols = slice(grouping.N_RESIDUAL_START, grouping.N_RESIDUAL_START + detect.MAX_CHARGE)
+    assert torch.equal(jittered[:, 0], geometry[:, 0])  # the seed is the reference
+    assert torch.equal(jittered[..., : grouping.N_RESIDUAL_START], geometry[..., :8])
+    assert torch.equal(jittered[..., cols.stop :], geometry[..., cols.stop :])
+    shift = jittered[:, 1:, cols]
+    assert shift.abs().max() > 0 and shift.abs().max() <= 1.0
+    # one m/z shift per candidate moves every charge's residual alike
+    assert torch.allclose(shift, shift[..., :1].expand_as(shift))
+    # sd up to 15 ppm in units of 15 ppm / 4: well inside (-1, 1) on average
+    assert shift.std() < 0.25

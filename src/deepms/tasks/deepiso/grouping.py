@@ -26,7 +26,8 @@ from deepms.tasks.deepiso.detect import ISOTOPE_SPACING, MAX_CHARGE, MAX_INDEX, 
 
 PROFILE_HALF = 8  # scans either side of a trace's apex kept in its elution profile
 CHARGES = np.arange(1, MAX_CHARGE + 1)
-N_GEOMETRY = 8 + 2 * MAX_CHARGE  # per-candidate features from the traces themselves
+N_RESIDUAL_START = 8  # geometry columns: 8 scalars, then residual and position per charge
+N_GEOMETRY = N_RESIDUAL_START + 2 * MAX_CHARGE  # per-candidate features from the traces
 N_CNN = 1 + 2 * (MAX_CHARGE + 1)  # p_isotope, p_charge (0..5), p_index (0..5)
 N_FEATURES = N_GEOMETRY + N_CNN
 

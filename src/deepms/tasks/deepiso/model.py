@@ -94,6 +94,7 @@ class DeepisoModel(TaskModule):
         group_width: int = 64,
         group_layers: int = 2,
         group_heads: int = 4,
+        group_jitter_ppm: float = 0.0,
         optimizer: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(optimizer)
@@ -157,6 +158,8 @@ class DeepisoModel(TaskModule):
             cnn = geometry.new_zeros((*mask.shape, N_CNN))
             cnn[mask] = self.cnn_answers(windows[mask])
         self.net.train(was_training)
+        if stage == "train" and self.hparams.get("group_jitter_ppm", 0.0) > 0:
+            geometry = self._jitter_ladder(geometry)
         member_logit, charge_logit = self.grouper(torch.cat([geometry, cnn], -1), mask)
         loss = F.binary_cross_entropy_with_logits(member_logit[mask], member[mask])
         loss = loss + F.cross_entropy(charge_logit, charge)
@@ -171,6 +174,22 @@ class DeepisoModel(TaskModule):
                 charge_ok = (charge_logit.argmax(-1) == charge)[real].float().mean()
                 self.log(f"{stage}_set_charge_accuracy", charge_ok, **log)
         return loss
+
+    def _jitter_ladder(self, geometry: torch.Tensor) -> torch.Tensor:
+        """Shift each candidate's m/z by Gaussian ppm noise (sd drawn per set up to
+        ``group_jitter_ppm``) in its ladder residuals: real centroids scatter more than the
+        simulator's ppm error, and a grouper that only saw tight ladders rejects real members."""
+        from deepms.tasks.deepiso.grouping import N_RESIDUAL_START
+
+        ppm = float((self.hparams.get("grouping") or {}).get("ppm", 15.0))
+        n, k = geometry.shape[:2]
+        sd = torch.rand(n, 1, 1) * float(self.hparams.group_jitter_ppm)
+        shift = torch.randn(n, k, 1) * sd / ppm / 4  # residual columns: ppm / ppm_unit / 4
+        shift[:, 0] = 0.0  # the seed is the reference
+        cols = slice(N_RESIDUAL_START, N_RESIDUAL_START + MAX_CHARGE)
+        geometry = geometry.clone()
+        geometry[..., cols] = (geometry[..., cols] + shift.to(geometry)).clamp(-1.0, 1.0)
+        return geometry
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """A window batch, or (learned grouper) ``{"windows": ..., "sets": ...}``."""
