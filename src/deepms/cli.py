@@ -105,6 +105,14 @@ def _predict_parser(
     parser.add_argument("--tracking-uri", help=URI_HELP)
     parser.add_argument("--chunk-size", type=int, default=20_000, help="rows read at a time")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--on-error",
+        choices=("skip", "raise"),
+        default="skip",
+        help="a record that cannot be predicted: skip it (named with its line and cause on "
+        "stderr's count and in OUTPUT.rejected.tsv; the rest is predicted) or stop at it "
+        "(default: skip)",
+    )
     groups: dict[str, argparse._ArgumentGroup] = {}
     for option in getattr(predictor, "options", ()):
         title = option.group or f"{predictor.__name__} options"
@@ -161,6 +169,7 @@ def _predict(argv: Sequence[str]) -> int:
         auxiliary=auxiliary,
         progress=not args.no_progress,
         input_options=input_options,
+        on_error=args.on_error,
     )
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     print(f"wrote {args.output}: {summary}")

@@ -104,3 +104,28 @@ def test_clear_errors(call, error: type[Exception], fragments: list[str]) -> Non
 def test_unknown_notation() -> None:
     with pytest.raises(ValueError, match="unknown peptide notation 'foo'"):
         parse_peptide("PEPK", "foo")
+
+
+@pytest.mark.parametrize(
+    ("label", "proforma"),
+    [
+        ("_.HEEAPGHRPTTNPNASK._", "HEEAPGHRPTTNPNASK"),  # the de novo benchmark suite's flanks
+        ("K.PEPTIDEK.A", "PEPTIDEK"),
+        ("-.PEPTIDEK.-", "PEPTIDEK"),
+        ("C+57.021PEPTM+15.995K", "C[Carbamidomethyl]PEPTM[Oxidation]K"),  # Casanovo
+        ("+42.011PEPTIDE", "[Acetyl]-PEPTIDE"),
+        ("AC[Carbamidomethyl]K", "AC[Carbamidomethyl]K"),  # ProForma passes through
+    ],
+)
+def test_labelled_mgf_notations(label: str, proforma: str) -> None:
+    from deepms.chem import parse_labelled_mgf
+
+    assert parse_labelled_mgf(label).to_proforma() == proforma
+    assert parse_peptide(label, "casanovo") == parse_labelled_mgf(label)
+
+
+def test_labelled_mgf_bad_label_names_the_notation() -> None:
+    from deepms.chem import parse_labelled_mgf
+
+    with pytest.raises(PeptideParseError, match="labelled-MGF peptide 'PEP\\*TIDE'"):
+        parse_labelled_mgf("PEP*TIDE")

@@ -7,6 +7,7 @@ offending input and the cause. Results are cached: training data repeats peptide
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 
 from deepms.chem.peptide import Peptide
@@ -115,6 +116,25 @@ def parse_unimod_bracket(text: str) -> Peptide:
     return _proforma(str(text).strip().strip("_"), "UNIMOD-bracket")
 
 
+_FLANKED = re.compile(r"[A-Z_\-]\.(?P<core>.+)\.[A-Z_\-]")
+_LEADING_DELTA = re.compile(r"^([+-]\d+(?:\.\d+)?)")
+_RESIDUE_DELTA = re.compile(r"([A-Z])([+-]\d+(?:\.\d+)?)")
+
+
+def parse_labelled_mgf(text: str) -> Peptide:
+    """``SEQ=`` labels as public labelled MGFs write them: ProForma; flanked ``_.PEPTIDE._`` or
+    ``K.PEPTIDE.A`` (the de novo benchmark suite's; flanks dropped); Casanovo / DeepNovo mass
+    deltas ``C+57.021``, ``M+15.995``, ``+42.011PEPTIDE`` (as ProForma mass deltas, resolved to
+    Unimod by mass like any ``[+57.021]``)."""
+    s = str(text).strip()
+    flanked = _FLANKED.fullmatch(s)
+    if flanked:
+        s = flanked.group("core")
+    if "[" not in s:
+        s = _RESIDUE_DELTA.sub(r"\1[\2]", _LEADING_DELTA.sub(r"[\1]-", s))
+    return _proforma(s, "labelled-MGF")
+
+
 def _missing(value: object) -> bool:
     if value is None:
         return True
@@ -212,9 +232,20 @@ def parse_deeprt(text: str) -> Peptide:
         raise _wrap("DeepRT", s, exc) from exc
 
 
-_SINGLE = {"proforma": parse_proforma, "unimod": parse_unimod_bracket, "deeprt": parse_deeprt}
+_SINGLE = {
+    "proforma": parse_proforma,
+    "unimod": parse_unimod_bracket,
+    "deeprt": parse_deeprt,
+    "mgf": parse_labelled_mgf,
+}
 _PAIRED = {"peprec": parse_peprec, "deeplc": parse_deeplc, "pdeep2": parse_pdeep2}
-_ALIASES = {"dlomix": "unimod", "prosit": "unimod", "ms2pip": "peprec", "plabel": "pdeep2"}
+_ALIASES = {
+    "dlomix": "unimod",
+    "prosit": "unimod",
+    "ms2pip": "peprec",
+    "plabel": "pdeep2",
+    "casanovo": "mgf",
+}
 
 
 def parse_peptide(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from os import PathLike
-from typing import Literal
+from typing import Literal, Union
 
 from pyteomics.auxiliary import PyteomicsError
 
@@ -12,7 +13,9 @@ from deepms.errors import DataFormatError
 
 logger = logging.getLogger("deepms.io")
 
-OnError = Literal["raise", "skip"]
+#: "raise", "skip" (logged), or a sink ``(record, cause) -> None`` that takes the record over
+#: (``deepms predict`` collects rejected records into ``<output>.rejected.tsv`` this way)
+OnError = Union[Literal["raise", "skip"], Callable[[str, str], None]]  # noqa: UP007 - alias
 
 #: Exceptions that mean "this record is malformed" (not a bug in deepms); readers catch these.
 RECORD_ERRORS: tuple[type[Exception], ...] = (ValueError, PyteomicsError)
@@ -26,14 +29,19 @@ class RecordErrors:
     """
 
     def __init__(self, path: str | PathLike[str], on_error: OnError = "raise") -> None:
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.sink = on_error if callable(on_error) else None
+        if self.sink is None and on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise', 'skip' or a callable, got {on_error!r}")
         self.path = str(path)
         self.on_error = on_error
         self.skipped = 0
 
     def handle(self, record: object, cause: object) -> None:
-        """Raise :class:`DataFormatError` or log it as a warning, depending on the policy."""
+        """Raise :class:`DataFormatError`, log it as a warning, or hand it to the sink."""
+        if self.sink is not None:
+            self.skipped += 1
+            self.sink(f"record {record}", str(cause))
+            return
         error = DataFormatError(self.path, record, cause)
         if self.on_error == "raise":
             raise error from (cause if isinstance(cause, BaseException) else None)

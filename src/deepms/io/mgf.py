@@ -10,7 +10,7 @@ from typing import Any
 
 from pyteomics import mgf
 
-from deepms.chem import parse_proforma
+from deepms.chem import parse_labelled_mgf
 from deepms.io._records import RECORD_ERRORS, OnError, RecordErrors
 from deepms.io.spectrum import Spectrum
 
@@ -65,14 +65,16 @@ def _precursor_charge(params: dict[str, Any], require_charge: bool) -> int | Non
     return int(charges[0])
 
 
-def _to_spectrum(parsed: dict[str, Any], index: int, require_charge: bool) -> Spectrum:
+def _to_spectrum(
+    parsed: dict[str, Any], index: int, require_charge: bool, labels: bool = True
+) -> Spectrum:
     params = parsed["params"]
     mz, intensity = parsed["m/z array"], parsed["intensity array"]
     if len(mz) == 0:
         raise ValueError("empty spectrum: no peaks")
     peptide = None
-    if params.get("seq"):
-        peptide = parse_proforma(params["seq"])
+    if labels and params.get("seq"):
+        peptide = parse_labelled_mgf(params["seq"])
     pepmass = params.get("pepmass")
     ce = params.get("collision_energy", params.get("nce"))
     return Spectrum(
@@ -89,12 +91,19 @@ def _to_spectrum(parsed: dict[str, Any], index: int, require_charge: bool) -> Sp
 
 
 def read_mgf(
-    path: str | PathLike[str], require_charge: bool = True, on_error: OnError = "raise"
+    path: str | PathLike[str],
+    require_charge: bool = True,
+    on_error: OnError = "raise",
+    labels: bool = True,
 ) -> Iterator[Spectrum]:
     """Stream spectra from an MGF file (pyteomics parses each block).
 
-    ``SEQ=`` (ProForma, as in Casanovo files) becomes :attr:`Spectrum.peptide`. Bad records raise
-    :class:`~deepms.errors.DataFormatError` naming TITLE (or the 0-based block index).
+    ``SEQ=`` becomes :attr:`Spectrum.peptide`: ProForma (Casanovo files), the flanked
+    ``_.PEPTIDE._`` of the de novo benchmark suite, or mass deltas ``C+57.021``
+    (:func:`~deepms.chem.parse_labelled_mgf`). ``labels=False`` leaves ``SEQ=`` unread:
+    prediction needs no label, so a label it cannot parse must not cost a spectrum. Bad records
+    raise :class:`~deepms.errors.DataFormatError` naming TITLE (or the 0-based block index), or
+    go to ``on_error``.
     """
     path = Path(path)
     errors = RecordErrors(path, on_error)
@@ -109,7 +118,7 @@ def read_mgf(
             reader = mgf.MGF(io.StringIO("".join(lines)), convert_arrays=1, read_charges=False)
             with reader:
                 parsed = next(iter(reader))
-            spectrum = _to_spectrum(parsed, index, require_charge)
+            spectrum = _to_spectrum(parsed, index, require_charge, labels)
         except RECORD_ERRORS as exc:
             errors.handle(record, exc)
             continue

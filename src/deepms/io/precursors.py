@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from deepms.io.fasta import read_fasta
 from deepms.io.formats import FASTA_SUFFIXES
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+RejectSink = Callable[[str, str], None]  # (record, cause): a reader hands over a bad record
 _STANDARD = re.compile(r"^[ACDEFGHIKLMNPQRSTVWY]+$")
 
 
@@ -35,15 +36,45 @@ def suffix_of(path: str | os.PathLike[str], known: Sequence[str]) -> str:
 
 
 def read_table_chunks(path: str | os.PathLike[str], chunk_size: int) -> Iterator[pd.DataFrame]:
-    """CSV, TSV or parquet in chunks of ``chunk_size`` rows."""
+    """CSV, TSV or parquet in chunks of ``chunk_size`` rows.
+
+    Each chunk's index is the record's place in the file and ``attrs["record_noun"]`` says what
+    it counts (``line`` of a text table, the header being line 1; ``row`` of a parquet), so a
+    rejected record can be named. Blank lines are kept as all-empty rows (rejected as such by
+    ``deepms predict``) so the line numbers stay true. Bytes that are not UTF-8 and text that
+    is not a table are one error naming the file."""
     suffix = suffix_of(path, TABLE_SUFFIXES)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
+        first = 1
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-            yield batch.to_pandas()
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(first, first + len(frame))
+            frame.attrs["record_noun"] = "row"
+            first += len(frame)
+            yield frame
         return
-    yield from pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", chunksize=chunk_size)
+    try:
+        reader = pd.read_csv(
+            path,
+            sep="\t" if suffix == ".tsv" else ",",
+            chunksize=chunk_size,
+            skip_blank_lines=False,
+        )
+        for frame in reader:
+            frame.index = frame.index + 2  # 0-based data rows after a 1-line header
+            frame.attrs["record_noun"] = "line"
+            yield frame
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be decoded); "
+            "save the table as UTF-8"
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path}: not a readable table: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty file, no header and no records") from None
 
 
 @dataclass(frozen=True)
@@ -145,19 +176,42 @@ def _proforma(sequence: str, slots: list[str | None]) -> str:
     return head + body + (f"-[{slots[n + 1]}]" if slots[n + 1] else "")
 
 
-def _fasta_sequences(path: Path) -> Iterator[str]:
-    """Upper-case protein sequences of a FASTA (the one reader; empty records skipped, logged)."""
-    for record in read_fasta(path, on_error="skip"):
-        yield record.sequence.upper()
+_PROTEIN_LETTERS = re.compile(r"^[A-Za-z]+\*?$")
+
+
+def _fasta_sequences(path: Path, reject: RejectSink | None = None) -> Iterator[str]:
+    """Upper-case protein sequences of a FASTA (the one reader).
+
+    A record whose sequence holds anything but letters (and a final ``*``) is a record error:
+    handed to ``reject`` (``deepms predict``: named in ``<output>.rejected.tsv``), else raised.
+    Letters outside the 20 standard residues (X, U, B, ...) are kept: the digest drops the
+    peptides that hold them. Empty records are skipped and logged, as before."""
+    sink: RejectSink | str = reject if reject is not None else "raise"
+    for number, record in enumerate(read_fasta(path, on_error="skip"), 1):
+        sequence = record.sequence.strip()
+        if not _PROTEIN_LETTERS.match(sequence):
+            bad = "".join(sorted(set(re.sub(r"[A-Za-z]", "", sequence.rstrip("*")))))
+            cause = f"non-standard characters {bad!r} in its sequence"
+            where = f"#{number} ({record.identifier})"
+            if callable(sink):
+                sink(f"record {where}", cause)
+                continue
+            from deepms.errors import DataFormatError
+
+            raise DataFormatError(path, where, cause)
+        yield sequence.rstrip("*").upper()
 
 
 def digest_fasta(
-    path: str | os.PathLike[str], settings: DigestSettings, chunk_size: int
+    path: str | os.PathLike[str],
+    settings: DigestSettings,
+    chunk_size: int,
+    reject: RejectSink | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Unique precursors of a FASTA (``peptide``, ``charge``, ``collision_energy``) in chunks."""
     seen: set[str] = set()
     rows: list[str] = []
-    for protein in _fasta_sequences(Path(path)):
+    for protein in _fasta_sequences(Path(path), reject):
         for sequence in settings.digest(protein):
             for proforma in settings.peptidoforms(sequence):
                 if proforma not in seen:
@@ -186,6 +240,7 @@ def read_precursors(
     chunk_size: int,
     digest: DigestSettings | None = None,
     collision_energy: float | None = None,
+    reject: RejectSink | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Precursor chunks (``peptide``, ``charge``, ``collision_energy``) from a table or a FASTA.
 
@@ -194,7 +249,7 @@ def read_precursors(
     """
     suffix = suffix_of(path, (*TABLE_SUFFIXES, *FASTA_SUFFIXES))
     if suffix in FASTA_SUFFIXES:
-        chunks = digest_fasta(path, digest or DigestSettings(), chunk_size)
+        chunks = digest_fasta(path, digest or DigestSettings(), chunk_size, reject)
     elif digest is not None:
         raise ValueError(f"{path}: digestion settings apply to FASTA input only")
     else:

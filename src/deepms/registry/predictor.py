@@ -165,41 +165,74 @@ class Predictor(ABC):
         auxiliary: Sequence[Predictor] = (),
         progress: bool = True,
         input_options: dict[str, Any] | None = None,
+        on_error: str = "skip",
         **params: Any,
     ) -> dict[str, int]:
         """Read, predict and write chunk by chunk, with a progress bar.
 
         ``auxiliary`` predictors (e.g. a retention-time model) run first on each chunk; their
         output columns, one row per input row, are added to the input so this predictor can carry
-        them into its output.
+        them into its output. ``on_error`` (``skip`` | ``raise``) is the policy for a record that
+        cannot be predicted (:mod:`deepms.registry.record_errors`): skipped records are counted
+        on stderr and listed in ``<output>.rejected.tsv``; the good ones are all predicted.
         """
         from tqdm.auto import tqdm
 
+        from deepms.registry.record_errors import RejectedRecords, predict_isolating
+
+        rejected = RejectedRecords(str(input_path), on_error)
+        self.rejected = rejected  # readers hand it records they cannot even read (reject_record)
         chunks = self.read_input(input_path, chunk_size, **(input_options or {}))
         bar = tqdm(unit=" rows", desc=Path(output_path).name, disable=not progress)
         seen = [0]
 
+        def process(chunk: pd.DataFrame) -> pd.DataFrame:
+            if len(chunk.columns) and chunk.isna().all(axis=1).any():
+                raise ValueError("empty line")  # a blank line of a table: a record error
+            chunk = chunk.reset_index(drop=True)
+            for helper in auxiliary:
+                extra = helper.predict(chunk)
+                if len(extra) != len(chunk):
+                    raise RuntimeError(
+                        f"auxiliary {type(helper).__name__} returned {len(extra)} rows for "
+                        f"{len(chunk)} inputs: it must predict one row per input"
+                    )
+                for column in extra.columns:
+                    chunk[column] = extra[column].to_numpy()
+            return self.predict(chunk, **params)
+
         def tables() -> Iterator[pd.DataFrame]:
             for chunk in chunks:
-                chunk = chunk.reset_index(drop=True)
-                for helper in auxiliary:
-                    extra = helper.predict(chunk)
-                    if len(extra) != len(chunk):
-                        raise ValueError(
-                            f"auxiliary {type(helper).__name__} returned {len(extra)} rows for "
-                            f"{len(chunk)} inputs: it must predict one row per input"
-                        )
-                    for column in extra.columns:
-                        chunk[column] = extra[column].to_numpy()
-                yield self.predict(chunk, **params)
-                seen[0] += len(chunk)
-                bar.update(len(chunk))
+                n = len(chunk)
+                if self.row_independent:
+                    yield from predict_isolating(process, chunk, rejected)
+                else:
+                    yield process(chunk)
+                seen[0] += n
+                bar.update(n)
 
         try:
             counts = self.write_output(tables(), output_path)
         finally:
             bar.close()
-        return {"inputs": seen[0], **counts}
+            self.rejected = None
+        n_rejected = rejected.finish(output_path)
+        return {"inputs": seen[0], **counts, **({"rejected": n_rejected} if n_rejected else {})}
+
+    #: whether a row's prediction depends on its row alone, so bad rows can be set aside and the
+    #: rest predicted (False for predictors that score a file as a whole, e.g. q-values)
+    row_independent: ClassVar[bool] = True
+    #: the run's rejected-record collector while :meth:`predict_file` runs (else None)
+    rejected: Any = None
+
+    def reject_record(self, record: str, cause: str) -> None:
+        """A reader's hook for a record it cannot read: set aside under the run's policy (or
+        raised, outside :meth:`predict_file`)."""
+        if self.rejected is None:
+            from deepms.registry.record_errors import RecordError
+
+            raise RecordError(f"{record}: {cause}")
+        self.rejected.reject(record, cause)
 
     # --- batching helpers for network predictors (they set ``batch_size``; see BatchPredictor) ---
 

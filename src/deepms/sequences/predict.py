@@ -126,7 +126,8 @@ class SequencePredictor(BatchPredictor):
         self, path: str | os.PathLike[str], chunk_size: int
     ) -> Iterator[pd.DataFrame]:
         rows: list[tuple[str, str]] = []
-        for record in read_fasta(path, alphabet=self.encoder.alphabet):
+        # a record the alphabet refuses is a record error (named in <output>.rejected.tsv)
+        for record in read_fasta(path, alphabet=self.encoder.alphabet, on_error=self.reject_record):
             rows.append((record.identifier, record.sequence))
             if len(rows) >= chunk_size:
                 yield pd.DataFrame(rows, columns=["id", "sequence"])

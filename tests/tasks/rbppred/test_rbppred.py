@@ -6,6 +6,7 @@ import itertools
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.sequences.test_similarity import reference
@@ -52,6 +53,15 @@ def test_tiny_run_logs_test_metrics_and_predicts(compose_config, tmp_path: Path)
         predictor.predict(
             predictor.input_example().assign(sequence=["MK1", "MKV"], id=["bad", "ok"])
         )
+    # a FASTA record the alphabet refuses is set aside by name; the others are predicted
+    fasta = tmp_path / "proteins.fasta"
+    fasta.write_text(">ok1\nMKTAYIAKQRQISFVKS\n>bad\nMK*&^%123EK\n>ok2\nMSDNGPQNQRNAPRITFGG\n")
+    out = tmp_path / "p.csv"
+    counts = predictor.predict_file(fasta, out, progress=False)
+    assert counts["rejected"] == 1
+    assert pd.read_csv(out)["id"].tolist() == ["ok1", "ok2"]
+    report = Path(f"{out}.rejected.tsv").read_text().splitlines()
+    assert report[1].startswith(f"{fasta}\trecord #2 (bad)\t")
 
 
 def test_model_scores_a_protein_the_same_alone_and_in_a_batch() -> None:

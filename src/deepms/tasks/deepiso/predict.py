@@ -134,6 +134,8 @@ def frame_to_map(frame: pd.DataFrame) -> Ms1Map:
 class DeepisoPredictor(BatchPredictor):
     """Features of MS1 spectra (one row per spectrum; a ``core`` column marks the block's own)."""
 
+    row_independent = False  # a file is predicted as a whole (record_errors.py)
+
     input_schema: ClassVar[dict[str, tuple[str, bool]]] = {
         "rt": ("double", True),
         "mz": ("string", True),

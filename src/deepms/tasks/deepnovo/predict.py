@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -204,7 +204,7 @@ class DeNovoPredictor(Predictor):
             return super().read_input(path, chunk_size, **options)
         if options:
             raise ValueError(f"{type(self).__name__}: input options {sorted(options)} unused")
-        return _mgf_chunks(Path(path), chunk_size)
+        return _mgf_chunks(Path(path), chunk_size, self.reject_record)
 
     def write_output(
         self, tables: Iterable[pd.DataFrame], path: str | os.PathLike[str]
@@ -261,11 +261,14 @@ def _version() -> str:
         return "unknown"
 
 
-def _mgf_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+def _mgf_chunks(
+    path: Path, chunk_size: int, reject: Callable[[str, str], None]
+) -> Iterator[pd.DataFrame]:
     from deepms.io import read_mgf
 
     rows: list[dict[str, Any]] = []
-    for index, spectrum in enumerate(read_mgf(path, require_charge=False, on_error="raise")):
+    spectra = read_mgf(path, require_charge=False, on_error=reject, labels=False)
+    for index, spectrum in enumerate(spectra):
         rows.append(
             {
                 "spectrum_index": index,

@@ -76,6 +76,8 @@ def score_ms2_table(table: pd.DataFrame, qvalue: str = "tdc") -> pd.DataFrame:
 class DiaPredictor(BatchPredictor):
     """A loaded :class:`~deepms.tasks.dia.model.DiaModel` and its scaler."""
 
+    row_independent = False  # a file is predicted as a whole (record_errors.py)
+
     input_schema: ClassVar[dict[str, tuple[str, bool]]] = {
         "group_id": ("string", True),
         "decoy": ("boolean", True),

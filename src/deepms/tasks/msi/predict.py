@@ -38,6 +38,8 @@ TSNE = "deepms.tasks.msi.model.ParametricTSNEModel"
 class MsiPredictor(BatchPredictor):
     """Per-pixel embedding or class probabilities of a loaded msi model."""
 
+    row_independent = False  # a file is predicted as a whole (record_errors.py)
+
     input_schema: ClassVar[dict[str, tuple[str, bool]]] = {
         "x": ("long", True),
         "y": ("long", True),

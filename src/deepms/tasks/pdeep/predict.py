@@ -260,7 +260,9 @@ class PDeepPredictor(BatchPredictor):
         """CSV/TSV/parquet precursor lists, or a FASTA digested per ``options`` (DigestSettings)."""
         energy = options.pop("collision_energy", None)
         digest = DigestSettings(**options) if options else None
-        return read_precursors(Path(path), chunk_size, digest, collision_energy=energy)
+        return read_precursors(
+            Path(path), chunk_size, digest, collision_energy=energy, reject=self.reject_record
+        )
 
     def write_output(self, tables: Any, path: str | os.PathLike[str]) -> dict[str, int]:
         """deepms columns (.tsv/.parquet/.msp), or with ``library_format`` or a ``.pqp`` path an
@@ -278,6 +280,33 @@ class PDeepPredictor(BatchPredictor):
             self._dia_output = False
 
 
+def _checked_numbers(
+    values: pd.Series, name: str, whole: bool = False, minimum: float | None = None
+) -> np.ndarray:
+    """``values`` as numbers (int64 when ``whole``; empty cells NaN otherwise), or a ValueError
+    naming the first bad value: a row that cannot be predicted, never a silent cast."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    text = values.to_numpy(dtype=object)
+    given = ~pd.isna(text)
+    wrong = (given & np.isnan(numbers)) | (whole & ~given)
+    if whole:
+        wrong |= given & ~np.isnan(numbers) & (numbers != np.round(numbers))
+    if minimum is not None:
+        wrong |= numbers < minimum
+    if wrong.any():
+        value = text[np.flatnonzero(wrong)[0]]
+        if pd.isna(value):
+            raise ValueError(f"{name} is empty")
+        need = "a whole number" if whole else "a number"
+        floor = f" of at least {minimum:g}" if minimum is not None else ""
+        try:
+            shown = f"{float(value):g}"
+        except ValueError:
+            shown = repr(value)
+        raise ValueError(f"{name} {shown}: must be {need}{floor}")
+    return numbers.astype(np.int64) if whole else numbers
+
+
 def _input_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Column arrays with optional inputs filled in (unknown NCE/fragmentation stay unknown)."""
     missing = {"peptide", "charge"} - set(frame.columns)
@@ -291,8 +320,12 @@ def _input_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
     columns = {
         "peptide": frame["peptide"].astype(str).to_numpy(),
-        "charge": frame["charge"].to_numpy(dtype=np.int64),
-        "collision_energy": optional("collision_energy", np.nan, np.float64),
+        "charge": _checked_numbers(frame["charge"], "charge", whole=True, minimum=1),
+        "collision_energy": (
+            _checked_numbers(frame["collision_energy"], "collision_energy", minimum=0)
+            if "collision_energy" in frame.columns
+            else np.full(len(frame), np.nan)
+        ),
         "frag": optional("fragmentation", None, object),
         "analyzer": optional("analyzer", None, object),
     }
