@@ -58,6 +58,13 @@ class PDeepPredictor(BatchPredictor):
         WORKERS,
         Option("min_intensity", float, 0.01, "drop ions below this x max"),
         Option("collision_energy", float, None, "NCE for rows without one", "input"),
+        Option(
+            "calibrate_ce",
+            str,
+            None,
+            "identified spectra of your run (MGF with SEQ= and CHARGE=): every row is predicted "
+            "at the NCE that best explains them (the curve goes to OUTPUT.calibration.json)",
+        ),
         Option("rt_model", str, None, "a model predicting NormalizedRetentionTime", "model"),
         Option(
             "library_format",
@@ -97,6 +104,7 @@ class PDeepPredictor(BatchPredictor):
         self.library_format: str | None = None
         self.decoys = "none"
         self._dia_output = False  # while writing a DIA library: carry the input's proteins
+        self.calibration: Any = None  # deepms.tasks.pdeep.calibrate.Calibration, once calibrated
         self.configure(precision=precision, threads=threads, workers=workers)
         self.configure(library_format=library_format, decoys=decoys)
 
@@ -109,6 +117,7 @@ class PDeepPredictor(BatchPredictor):
         workers: int | None = None,
         library_format: str | None = None,
         decoys: str | None = None,
+        calibrate_ce: str | None = None,
     ) -> None:
         """``precision="bf16"`` runs the LSTM in bfloat16 (about 2x faster on CPUs with bf16);
         ``workers`` > 1 predicts that many batches at once in threads (torch releases the GIL),
@@ -123,6 +132,29 @@ class PDeepPredictor(BatchPredictor):
             raise ValueError(f"decoys {decoys!r}: use one of {DECOYS}")
         self.library_format = library_format or self.library_format
         self.decoys = decoys or self.decoys
+        if calibrate_ce is not None:
+            self.calibrate_collision_energy(calibrate_ce)
+
+    def calibrate_collision_energy(
+        self, identified: str | os.PathLike[str], limit: int | None = None, **kwargs: Any
+    ) -> Any:
+        """Choose the NCE that best explains ``identified`` spectra (:mod:`.calibrate`); every
+        later prediction uses it, whatever NCE the rows give."""
+        import sys
+
+        from deepms.tasks.pdeep.calibrate import calibrate, load_identified
+
+        samples, unusable = load_identified(
+            identified, self.fragment_charges, limit=limit, encoder=self.encoder
+        )
+        self.calibration = calibrate(self, samples, str(identified), n_unusable=unusable, **kwargs)
+        c = self.calibration
+        print(
+            f"{identified}: calibrated NCE {c.nce:g} from {c.n_spectra} spectra (median PCC "
+            f"{c.median_pcc:.3f}; {c.median_pcc_unknown_nce:.3f} with the NCE unknown)",
+            file=sys.stderr,
+        )
+        return self.calibration
 
     # --- registration: what makes the model self-describing ------------------------------------
 
@@ -186,6 +218,8 @@ class PDeepPredictor(BatchPredictor):
         threshold = self.min_intensity if min_intensity is None else float(min_intensity)
         n = len(frame)
         columns = _input_columns(frame)
+        if self.calibration is not None:  # the run's calibrated NCE replaces the rows' own
+            columns["collision_energy"] = np.full(n, self.calibration.nce)
         peptides = [parse_proforma(p) for p in columns["peptide"]]
         charges = columns["charge"]
         meta = self._meta(columns) if n else np.zeros((0, 0), dtype=np.float32)
@@ -267,6 +301,12 @@ class PDeepPredictor(BatchPredictor):
     def write_output(self, tables: Any, path: str | os.PathLike[str]) -> dict[str, int]:
         """deepms columns (.tsv/.parquet/.msp), or with ``library_format`` or a ``.pqp`` path an
         OpenSWATH/DIA-NN library (:func:`deepms.io.dia_decoys.write_predicted_library`)."""
+        if self.calibration is not None:  # provenance: which NCE, from what, and the curve
+            import json
+
+            Path(f"{path}.calibration.json").write_text(
+                json.dumps(self.calibration.to_dict(), indent=2) + "\n"
+            )
         if self.library_format is None and Path(path).suffix.lower() != ".pqp":
             if self.decoys != "none":
                 raise ValueError("decoys need --library-format openswath|diann or a .pqp output")
