@@ -9,6 +9,7 @@
 | ``prosit_parquet`` | DLOmix/Prosit intensity ``.parquet`` | :class:`AnnotatedSpectrum` |
 | ``fasta`` | FASTA (``label``: header -> label parser, ``alphabet``) | :class:`SequenceRecord` |
 | ``deepbind_seq`` | DeepBind ``.seq``/``.seq.gz`` tables | :class:`SequenceRecord` |
+| ``scl2205`` | SCL2205 ``.csv`` + its JSON files (``part``) | :class:`SequenceRecord` |
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from deepms.io.mzml import read_mzml
 from deepms.io.peprec import read_peprec_mgf
 from deepms.io.plabel import read_plabel
 from deepms.io.prosit import read_prosit_parquet
+from deepms.io.scl2205 import read_scl2205
 from deepms.io.spectrum import AnnotatedSpectrum, Spectrum
 
 
@@ -69,6 +71,15 @@ def _fasta(
 ) -> Iterator[Any]:
     for path in paths:
         yield from read_fasta(path, label, alphabet, on_error)
+
+
+@register_format(
+    "scl2205", (".csv", ".json"), "SequenceRecord", "SCL2205 CSV + splits/entries/labels JSON"
+)
+def _scl2205(
+    paths: Sequence[Path], on_error: str, alphabet: str | None = "protein", part: str = "trn"
+) -> Iterator[Any]:
+    yield from read_scl2205(paths, part, alphabet, on_error)
 
 
 @register_format("deepbind_seq", (".seq", ".seq.gz"), "SequenceRecord", "DeepBind .seq table")

@@ -119,6 +119,10 @@ class SequenceDataModule(TaskDataModule):
         """E.g. ``similarity_containment5_0.1_train90_val10_seed42+official_test``."""
         if self.cv is not None:
             return super().split_name
+        if self.sources and all(s.role != "split" for s in self.sources):
+            parts = "+".join(dict.fromkeys(s.role for s in self.sources))
+            given = "official" if all(s.dataset for s in self.sources) else "given"
+            return f"{given}_parts_{parts}"  # e.g. SCL2205's own trn/vld/tst
         fractions = self.split_fractions
         if len(fractions) == 2:
             val = round(fractions[1] * 100)
@@ -151,6 +155,8 @@ class SequenceDataModule(TaskDataModule):
         options: dict[str, Any] = {"alphabet": alphabet}
         if opened.format.name == "fasta":
             options["label"] = label if constant is None else None
+        if opened.spec.option("part") is not None:  # a data set's own named part (scl2205)
+            options["part"] = opened.spec.option("part")
         records = list(opened.records(self.on_error, **options))
         if constant is not None:
             for record in records:

@@ -117,3 +117,55 @@ def test_tiny_run_from_a_users_fasta_by_path(compose_config, mirror: Path, tmp_p
     assert lineage.split == "similarity_containment5_0.1_80_10_10_seed42"
     assert sum(lineage.n_samples.values()) == 120  # limit_per_source of the tiny experiment
     assert math.isfinite(result.metrics["test_acc"]) and "test_hard_acc" not in result.metrics
+
+
+def test_extra_training_data_is_renamed_and_loses_the_test_proteins_homologues(
+    tmp_path: Path,
+) -> None:
+    """An extra training source (``exclude_similar_to: [test]``) loses the proteins similar to
+    a test protein, keeps the others, maps its class names (``rename``) and drops classes that
+    have no DeepLoc counterpart, each counted."""
+    rng = np.random.default_rng(0)
+    aa = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+
+    def protein() -> str:
+        return "M" + "".join(rng.choice(aa, 120))
+
+    test_protein, pool = protein(), [protein() for _ in range(12)]
+    unrelated = [protein() for _ in range(3)]
+    (tmp_path / "pool.fasta").write_text(
+        "".join(f">P{i} Nucleus-S\n{s}\n" for i, s in enumerate(pool))
+    )
+    (tmp_path / "test.fasta").write_text(f">T1 Cytoplasm-S test\n{test_protein}\n")
+    (tmp_path / "extra.fasta").write_text(
+        f">X0 Secreted-U\n{test_protein[:100]}\n"  # a test protein's fragment: excluded
+        + "".join(f">X{i + 1} Secreted-U\n{s}\n" for i, s in enumerate(unrelated[:2]))
+        + f">X9 Membrane-U\n{unrelated[2]}\n"  # no DeepLoc class: dropped
+    )
+    extra = {
+        "path": str(tmp_path / "extra.fasta"),
+        "format": "fasta",
+        "role": "train",
+        "rename": {"Secreted": "Extracellular"},
+        "exclude_similar_to": ["test"],
+    }
+    dm = DeepLocDataModule(
+        sources=[
+            {"path": str(tmp_path / "pool.fasta"), "format": "fasta"},
+            {"path": str(tmp_path / "test.fasta"), "format": "fasta", "role": "test"},
+            extra,
+        ],
+        split={"seed": 1},
+    )
+    dm.setup()
+    train = dm.datasets["train"]
+    extracellular = LOCATIONS.index("Extracellular")
+    kept = [
+        s
+        for s, y in zip(train.sequences, train.targets["location"], strict=True)
+        if y == extracellular
+    ]
+    assert sorted(kept) == sorted(unrelated[:2])
+    lineage = dm.lineage()
+    assert list(lineage["excluded_similar"].values()) == [1]
+    assert any("'Membrane' not one of the 10 classes" in reason for reason in lineage["dropped"])

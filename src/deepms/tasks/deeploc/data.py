@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -80,19 +81,32 @@ class DeepLocDataModule(SequenceDataModule):
     default_encoding: ClassVar[dict[str, Any]] = {"max_length": 1000, "crop": "ends"}
     default_similarity = SIMILARITY
 
+    def __init__(self, classes: Sequence[str] | None = None, **kwargs: Any) -> None:
+        """``classes``: the label set, in output order (default DeepLoc 1.0's 10 locations;
+        ``data=deeploc_scl2205`` gives SCL2205's 13). Records of other classes are dropped and
+        counted."""
+        super().__init__(**kwargs)
+        self.classes: tuple[str, ...] = tuple(classes) if classes else LOCATIONS
+
     def _read(self, opened: Any, dropped: Counter) -> list[SequenceRecord]:
+        """A source's records of the configured classes; a source's ``rename`` option maps its
+        class names onto these (SCL2205's ``Secreted`` is DeepLoc's ``Extracellular``)."""
+        rename = dict(opened.spec.option("rename") or {})
         records = []
         for record in self.read_source(opened, deeploc_label, "protein"):
-            if record.label[0] not in LOCATIONS:
+            if record.label[0] in rename:
+                record.label = (rename[record.label[0]], *record.label[1:])
+            if record.label[0] not in self.classes:
                 where = ", ".join(opened.checksums)  # catalogue paths, or the given path
-                dropped[f"{where}: location {record.label[0]!r} not one of the 10 classes"] += 1
+                n = len(self.classes)
+                dropped[f"{where}: location {record.label[0]!r} not one of the {n} classes"] += 1
                 continue
             records.append(record)
         return self.subsample(records)
 
     def _targets(self, records: list[SequenceRecord]) -> dict[str, np.ndarray]:
         return {
-            "location": np.array([LOCATIONS.index(r.label[0]) for r in records], np.int64),
+            "location": np.array([self.classes.index(r.label[0]) for r in records], np.int64),
             "membrane": np.array([r.label[1] for r in records], np.int64),
         }
 
@@ -107,6 +121,7 @@ class DeepLocDataModule(SequenceDataModule):
             read = self._read(opened, dropped)
             records += read
             source_index += [index] * len(read)
+        records, source_index, excluded = self._exclude_similar(records, source_index, dropped)
         for reason, count in dropped.items():
             log.warning("deeploc: dropped %d records (%s)", count, reason)
         parts, split = self.assign(records, source_index)
@@ -121,7 +136,9 @@ class DeepLocDataModule(SequenceDataModule):
             neighbours[part] = int((best >= sim["threshold"]).sum())
         lineage.count_dropped(dropped)
         summary = split.summary() if split is not None else {}
-        lineage.extras.update(split_rule=summary, test_with_train_neighbour=neighbours)
+        lineage.extras.update(
+            split_rule=summary, test_with_train_neighbour=neighbours, excluded_similar=excluded
+        )
         log.info(
             "deeploc data: %s; %s; test sequences with a train neighbour >= %s: %s",
             self.sizes(),
@@ -130,12 +147,46 @@ class DeepLocDataModule(SequenceDataModule):
             neighbours,
         )
 
+    def _exclude_similar(
+        self, records: list[SequenceRecord], source_index: list[int], dropped: Counter
+    ) -> tuple[list[SequenceRecord], list[int], dict[str, int]]:
+        """Drop the records of a source with ``exclude_similar_to: [roles]`` that are similar
+        (the split's rule) to any record of those roles: extra training data (SCL2205) must not
+        hold a test protein's homologue. Returns the kept records and the count per source."""
+        sim = self.similarity or dict(SIMILARITY)
+        excluded: dict[str, int] = {}
+        keep = np.ones(len(records), dtype=bool)
+        index = np.asarray(source_index)
+        for i, spec in enumerate(self.sources):
+            roles = spec.option("exclude_similar_to")
+            if not roles:
+                continue
+            mine = np.flatnonzero(index == i)
+            others = [
+                records[j].sequence
+                for j in range(len(records))
+                if self.sources[source_index[j]].role in roles
+            ]
+            best = max_similarity(
+                [records[j].sequence for j in mine], others, sim["k"], sim["measure"]
+            )
+            close = mine[best >= sim["threshold"]]
+            keep[close] = False
+            excluded[spec.describe()] = len(close)
+            if len(close):
+                reason = f"{spec.describe()}: similar to a {'/'.join(roles)} protein"
+                dropped[
+                    f"{reason} (>= {sim['threshold']} {sim['measure']} of {sim['k']}-mers)"
+                ] += len(close)
+        kept = np.flatnonzero(keep)
+        return [records[j] for j in kept], [source_index[j] for j in kept], excluded
+
     def model_kwargs(self) -> dict[str, Any]:
         """Classes and the encoder travel with the model's hyperparameters (for prediction)."""
         train = self.datasets["train"].targets["location"]
         return {
             "encoder": self.encoder.to_dict(),
-            "classes": list(LOCATIONS),
+            "classes": list(self.classes),
             "test_names": [part for part in self.test_parts if part in self.datasets],
-            "class_counts": np.bincount(train, minlength=len(LOCATIONS)).tolist(),
+            "class_counts": np.bincount(train, minlength=len(self.classes)).tolist(),
         }
