@@ -90,8 +90,10 @@ def deeploc_logreg(datamodule: Any, k: int = 2, class_weight: str | None = None)
     train = datamodule.datasets["train"]
     x_train = features(train, k)
     location = _classifier(class_weight).fit(x_train, train.targets["location"])
-    known = train.targets["membrane"] >= 0
-    membrane = _classifier(None).fit(x_train[known], train.targets["membrane"][known])
+    known = train.targets["membrane"] >= 0  # SCL2205 has no membrane flag at all
+    membrane = None
+    if len(set(train.targets["membrane"][known].tolist())) == 2:
+        membrane = _classifier(None).fit(x_train[known], train.targets["membrane"][known])
     classes = datamodule.model_kwargs()["classes"]
     scores: dict[str, float] = {}
     for part in datamodule.test_parts:
@@ -104,7 +106,7 @@ def deeploc_logreg(datamodule: Any, k: int = 2, class_weight: str | None = None)
         metrics.update(torch.as_tensor(probs), torch.as_tensor(test.targets["location"]).long())
         scores.update(flatten_metrics(metrics.compute(), prefix, classes))
         target = torch.as_tensor(test.targets["membrane"]).long()
-        if (target >= 0).any():
+        if membrane is not None and (target >= 0).any():
             binary = binary_metrics(ignore_index=-1)
             binary.update(torch.as_tensor(membrane.predict_proba(x_test)[:, 1]), target)
             scores.update(flatten_metrics(binary.compute(), f"{prefix}_membrane"))
