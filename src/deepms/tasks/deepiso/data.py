@@ -317,21 +317,12 @@ class DeepisoDataModule(TaskDataModule):
         member, seed_charge = grouping.set_labels(sets, feature, charge)
         return np.where(sets >= 0, sets + offset, -1), geometry, member, seed_charge
 
-    def _loader(self, part: str, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.split_seed)
+    def _loader(self, part: str, shuffle: bool, sets: bool = False) -> DataLoader:
+        """Windows of ``part`` (or, with ``sets``, its candidate sets), with a private RNG."""
+        generator = torch.Generator().manual_seed(self.split_seed + int(sets))
         return DataLoader(
-            self.datasets[part],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            generator=generator if shuffle else None,
-        )
-
-    def _set_loader(self, part: str, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.split_seed + 1)
-        return DataLoader(
-            self.set_datasets[part],
-            batch_size=self.set_batch_size,
+            self.set_datasets[part] if sets else self.datasets[part],
+            batch_size=self.set_batch_size if sets else self.batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
             generator=generator if shuffle else None,
@@ -345,14 +336,14 @@ class DeepisoDataModule(TaskDataModule):
             return windows
         from lightning.pytorch.utilities import CombinedLoader
 
-        sets = self._set_loader("train", True)
+        sets = self._loader("train", True, sets=True)
         return CombinedLoader({"windows": windows, "sets": sets}, mode="min_size")
 
     def val_dataloader(self) -> Any:
         windows = self._loader("val", False)
         if "val" not in self.set_datasets:
             return windows
-        return [windows, self._set_loader("val", False)]
+        return [windows, self._loader("val", False, sets=True)]
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False)
