@@ -35,7 +35,7 @@ format: setup
 	$(VENV)/bin/ruff format src tests train.py experiments envs
 	$(VENV)/bin/ruff check --fix src tests train.py experiments envs
 
-bench: setup  ## the default study suite (~25 min); ARGS="<study> ..." or "--list"; see experiments/README.md
+bench: setup  ## the default study suite (about 50 min, one core); ARGS="<study> ..." or "--list"; see experiments/README.md
 	$(PY) experiments/bench.py $(ARGS)
 
 ui: setup  ## MLflow UI on http://127.0.0.1:5000 over the local store
