@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from deepms.chem import get_modification_table
+from deepms.io._records import RecordErrors
 from deepms.io.fasta import read_fasta
 from deepms.io.formats import FASTA_SUFFIXES
 
@@ -186,19 +187,14 @@ def _fasta_sequences(path: Path, reject: RejectSink | None = None) -> Iterator[s
     handed to ``reject`` (``deepms predict``: named in ``<output>.rejected.tsv``), else raised.
     Letters outside the 20 standard residues (X, U, B, ...) are kept: the digest drops the
     peptides that hold them. Empty records are skipped and logged, as before."""
-    sink: RejectSink | str = reject if reject is not None else "raise"
+    errors = RecordErrors(path, reject if reject is not None else "raise")
     for number, record in enumerate(read_fasta(path, on_error="skip"), 1):
         sequence = record.sequence.strip()
         if not _PROTEIN_LETTERS.match(sequence):
             bad = "".join(sorted(set(re.sub(r"[A-Za-z]", "", sequence.rstrip("*")))))
             cause = f"non-standard characters {bad!r} in its sequence"
-            where = f"#{number} ({record.identifier})"
-            if callable(sink):
-                sink(f"record {where}", cause)
-                continue
-            from deepms.errors import DataFormatError
-
-            raise DataFormatError(path, where, cause)
+            errors.handle(f"#{number} ({record.identifier})", cause)
+            continue
         yield sequence.rstrip("*").upper()
 
 

@@ -55,12 +55,9 @@ class RejectedRecords:
             raise RecordError(f"{self.path}: {record}: {cause}")
         self.rejected.append((record, cause))
 
-    def report_path(self, output: str | os.PathLike[str]) -> Path:
-        return Path(f"{output}.rejected.tsv")
-
     def finish(self, output: str | os.PathLike[str]) -> int:
         """Write ``<output>.rejected.tsv`` (or remove a stale one) and say so on stderr."""
-        report = self.report_path(output)
+        report = Path(f"{output}.rejected.tsv")
         if not self.rejected:
             report.unlink(missing_ok=True)
             return 0

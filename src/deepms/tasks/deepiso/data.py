@@ -261,9 +261,10 @@ class DeepisoDataModule(TaskDataModule):
         for m in maps:
             traces = detect.extract_traces(m.ms1, **{**self.tracing, "min_scans": 2})
             isotopes = detect.truth_isotopes(m.truth)
-            is_iso, charge, index = detect.label_traces(traces, m.ms1.rt, isotopes, self.label_ppm)
+            row = detect.nearest_isotope(traces, m.ms1.rt, isotopes, self.label_ppm)
+            is_iso, charge, index = detect.labels_of(row, isotopes)
             if self.grouping is not None:
-                set_parts.append(self._sets(m.ms1, traces, isotopes, charge, offset))
+                set_parts.append(self._sets(m.ms1, traces, isotopes, row, charge, offset))
             n_pos = int(is_iso.sum())
             want = int(self.negative_fraction / (1 - self.negative_fraction) * n_pos)
             extra = max(want - int((is_iso == 0).sum()), 0)
@@ -295,6 +296,7 @@ class DeepisoDataModule(TaskDataModule):
         ms1: Ms1Map,
         traces: detect.Traces,
         isotopes: pd.DataFrame,
+        row: np.ndarray,
         charge: np.ndarray,
         offset: int,
     ) -> tuple[np.ndarray, ...]:
@@ -302,16 +304,10 @@ class DeepisoDataModule(TaskDataModule):
 
         A trace's window is row ``offset + trace`` of the part's windows (traces come first in
         each map's block). Noise seeds are kept, with no members: the grouper must learn to
-        leave a CNN false positive alone."""
-        box = {k: v for k, v in self.grouping.items() if k != "max_candidates"}
-        sets = grouping.candidate_sets(
-            traces,
-            np.arange(len(traces)),
-            int(self.grouping.get("max_candidates", 16)),
-            **box,
+        leave a CNN false positive alone. ``row``: each trace's truth isotope (-1: noise)."""
+        sets, geometry = grouping.sets_and_geometry(
+            ms1, traces, np.arange(len(traces)), self.grouping
         )
-        geometry = grouping.set_geometry(traces, grouping.trace_profiles(ms1, traces), sets, **box)
-        row = detect.nearest_isotope(traces, ms1.rt, isotopes, self.label_ppm)
         codes = pd.factorize(isotopes["feature_id"])[0]
         feature = np.where(row >= 0, codes[np.clip(row, 0, None)], -1)
         member, seed_charge = grouping.set_labels(sets, feature, charge)

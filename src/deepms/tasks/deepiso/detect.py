@@ -220,11 +220,15 @@ def label_traces(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(is_isotope 0/1, charge 0..5 (0: noise), isotope index 0..5 (-1: noise)) per trace, from
     the truth isotope each trace records (:func:`nearest_isotope`)."""
-    row = nearest_isotope(traces, rt, isotopes, ppm)
+    return labels_of(nearest_isotope(traces, rt, isotopes, ppm), isotopes)
+
+
+def labels_of(row: np.ndarray, isotopes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`label_traces` from the rows :func:`nearest_isotope` found (-1: noise)."""
     found = row >= 0
     is_iso = found.astype(np.int64)
-    charge = np.zeros(len(traces), dtype=np.int64)
-    index = np.full(len(traces), -1, dtype=np.int64)
+    charge = np.zeros(len(row), dtype=np.int64)
+    index = np.full(len(row), -1, dtype=np.int64)
     charge[found] = isotopes["charge"].to_numpy(int)[row[found]]
     index[found] = np.minimum(isotopes["index"].to_numpy(int)[row[found]], MAX_INDEX)
     return is_iso, charge, index

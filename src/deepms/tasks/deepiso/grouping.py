@@ -17,6 +17,8 @@ the predicted charge (one trace per isotope position, contiguous around the seed
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -132,6 +134,18 @@ def set_geometry(
     out = np.concatenate([np.stack(columns, -1), residual, position], axis=-1)
     out[sets < 0] = 0.0
     return out.astype(np.float32)
+
+
+def sets_and_geometry(
+    ms1: Ms1Map, traces: Traces, seeds: np.ndarray, box: dict[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`candidate_sets` of ``seeds`` and their :func:`set_geometry`, with the candidate box
+    of the data config (``max_candidates``, ``mz_span``, ``apex_window``, ``ppm``): training and
+    prediction build sets the same way."""
+    shape = dict(box or {})
+    max_candidates = int(shape.pop("max_candidates", 16))
+    sets = candidate_sets(traces, seeds, max_candidates, **shape)
+    return sets, set_geometry(traces, trace_profiles(ms1, traces), sets, **shape)
 
 
 def set_labels(

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepms.tasks.deepiso.detect import MAX_CHARGE, MAX_INDEX
-from deepms.tasks.deepiso.grouping import N_CNN, N_FEATURES, IsoGroupNet
+from deepms.tasks.deepiso.grouping import N_CNN, N_FEATURES, N_RESIDUAL_START, IsoGroupNet
 from deepms.training.module import TaskModule
 
 log = logging.getLogger(__name__)
@@ -138,13 +138,17 @@ class DeepisoModel(TaskModule):
                 )
         return loss
 
+    def probabilities(
+        self, windows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(p_isotope (n,), p_charge (n, 6), p_index (n, 6)) of windows."""
+        logit, charge, index = self(windows)
+        return torch.sigmoid(logit), torch.softmax(charge, -1), torch.softmax(index, -1)
+
     def cnn_answers(self, windows: torch.Tensor) -> torch.Tensor:
         """(n, N_CNN): p_isotope, p_charge, p_index of windows, as the grouper reads them."""
-        logit, charge, index = self.net(windows)
-        return torch.cat(
-            [torch.sigmoid(logit)[:, None], torch.softmax(charge, -1), torch.softmax(index, -1)],
-            -1,
-        )
+        p_iso, p_charge, p_index = self.probabilities(windows)
+        return torch.cat([p_iso[:, None], p_charge, p_index], -1)
 
     def _group_loss(self, batch: Sequence[torch.Tensor], stage: str) -> torch.Tensor:
         """IsoGrouping's loss on a batch of candidate sets (membership BCE + seed charge CE).
@@ -179,8 +183,6 @@ class DeepisoModel(TaskModule):
         """Shift each candidate's m/z by Gaussian ppm noise (sd drawn per set up to
         ``group_jitter_ppm``) in its ladder residuals: real centroids scatter more than the
         simulator's ppm error, and a grouper that only saw tight ladders rejects real members."""
-        from deepms.tasks.deepiso.grouping import N_RESIDUAL_START
-
         ppm = float((self.hparams.get("grouping") or {}).get("ppm", 15.0))
         n, k = geometry.shape[:2]
         sd = torch.rand(n, 1, 1) * float(self.hparams.group_jitter_ppm)
@@ -235,35 +237,36 @@ class DeepisoModel(TaskModule):
         self, batch: Sequence[torch.Tensor], batch_idx: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(p_isotope, p_charge, p_index) of a labelled window batch (whole maps use ``detect``)."""
-        logit, charge, index = self(batch[0])
-        return torch.sigmoid(logit), torch.softmax(charge, -1), torch.softmax(index, -1)
+        return self.probabilities(batch[0])
 
     @torch.no_grad()
+    def _in_batches(
+        self, call: Any, arrays: Sequence[np.ndarray], batch_size: int
+    ) -> list[tuple[np.ndarray, ...]]:
+        """``call(*tensors)`` over batches of numpy ``arrays`` in eval mode (the mode is put
+        back); per batch, its outputs as numpy."""
+        was_training = self.training
+        self.eval()
+        out = []
+        try:
+            for start in range(0, len(arrays[0]), batch_size):
+                tensors = [
+                    torch.from_numpy(a[start : start + batch_size]).to(self.device) for a in arrays
+                ]
+                out.append(tuple(t.cpu().numpy() for t in call(*tensors)))
+        finally:
+            self.train(was_training)
+        return out
+
     def score_windows(
         self, windows: np.ndarray, batch_size: int = 1024
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(p_isotope, p_charge (n, 6), p_index (n, 6)) for windows (numpy in, numpy out)."""
-        was_training = self.training
-        self.eval()
-        out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        try:
-            for start in range(0, len(windows), batch_size):
-                x = torch.from_numpy(windows[start : start + batch_size]).to(self.device)
-                logit, charge, index = self(x)
-                out.append(
-                    (
-                        torch.sigmoid(logit).cpu().numpy(),
-                        torch.softmax(charge, -1).cpu().numpy(),
-                        torch.softmax(index, -1).cpu().numpy(),
-                    )
-                )
-        finally:
-            self.train(was_training)
+        out = self._in_batches(self.probabilities, [windows], batch_size)
         if not out:
             return np.empty(0), np.empty((0, MAX_CHARGE + 1)), np.empty((0, MAX_INDEX + 1))
         return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))  # type: ignore[return-value]
 
-    @torch.no_grad()
     def score_sets(
         self, features: np.ndarray, mask: np.ndarray, batch_size: int = 2048
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -271,20 +274,15 @@ class DeepisoModel(TaskModule):
         are geometry then CNN answers, ``mask`` (n, K) marks present candidates."""
         if self.grouper is None:
             raise ValueError("this deepiso model has no learned grouper (model.grouper=rules)")
-        was_training = self.training
-        self.eval()
-        members, charges = [], []
-        try:
-            for start in range(0, len(features), batch_size):
-                x = torch.from_numpy(features[start : start + batch_size]).to(self.device)
-                m = torch.from_numpy(mask[start : start + batch_size]).to(self.device)
-                member, charge = self.grouper(x, m)
-                members.append(torch.sigmoid(member).cpu().numpy())
-                charges.append(torch.softmax(charge, -1).cpu().numpy())
-        finally:
-            self.train(was_training)
-        if not members:
+
+        def call(x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            member, charge = self.grouper(x, m)
+            return torch.sigmoid(member), torch.softmax(charge, -1)
+
+        out = self._in_batches(call, [features, mask], batch_size)
+        if not out:
             return np.empty((0, mask.shape[1])), np.empty((0, MAX_CHARGE + 1))
+        members, charges = zip(*out, strict=True)
         return np.concatenate(members), np.concatenate(charges)
 
     def detect(self, ms1: Any, chunk: int = 4096) -> Any:

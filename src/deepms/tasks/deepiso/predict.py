@@ -102,10 +102,8 @@ def learned_grouping(
     candidate set; sets are scored in one pass and assembled greedily (grouping.py)."""
     h = model.hparams
     box = dict(h.grouping or {})
-    max_candidates = int(box.pop("max_candidates", 16))
     seeds = np.flatnonzero(p_iso >= float(h.min_p_iso))
-    sets = grouping.candidate_sets(traces, seeds, max_candidates, **box)
-    geometry = grouping.set_geometry(traces, grouping.trace_profiles(ms1, traces), sets, **box)
+    sets, geometry = grouping.sets_and_geometry(ms1, traces, seeds, box)
     answers = np.column_stack([p_iso, p_charge, p_index]).astype(np.float32)
     mask = sets >= 0
     cnn = np.where(mask[..., None], answers[np.clip(sets, 0, None)], 0.0).astype(np.float32)

@@ -105,18 +105,12 @@ def spectrum_pcc(predictor: Any, samples: Sequence[Sample], nce: float | None) -
 
     def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pred = predictor._forward(predictor._encode(peptides, meta, rows))  # [B, bonds, channels]
-        scores = np.empty(len(rows))
-        for i, r in enumerate(rows):
+        target, mask = np.zeros_like(pred), np.zeros(pred.shape, dtype=bool)
+        for i, r in enumerate(rows):  # pad targets to the batch's bonds; padding stays masked
             n = len(samples[r].target)
-            flat = pred[i, :n].reshape(1, -1)
-            scores[i] = float(
-                masked_pearson(
-                    torch.from_numpy(flat),
-                    torch.from_numpy(samples[r].target.reshape(1, -1)),
-                    torch.from_numpy(samples[r].mask.reshape(1, -1)),
-                )[0]
-            )
-        return rows, scores
+            target[i, :n], mask[i, :n] = samples[r].target, samples[r].mask
+        flat = [torch.from_numpy(a.reshape(len(rows), -1)) for a in (pred, target, mask)]
+        return rows, masked_pearson(*flat).numpy()
 
     parts = predictor._batched([len(p.sequence) for p in peptides], run)
     return predictor._in_input_order(parts, len(samples), np.float64)
