@@ -65,11 +65,13 @@ class ModificationTable:
         names: dict[str, int],
         sites: dict[int, frozenset[str]],
         approved: frozenset[int],
+        compositions: dict[int, dict[str, int]] | None = None,
     ) -> None:
         self.by_id = by_id
         self._names = names
         self._sites = sites
         self._approved = approved
+        self._compositions = compositions or {}
         self._mass_cache: dict[tuple[float, str | None, str | None, float], Modification] = {}
 
     def __len__(self) -> int:
@@ -109,6 +111,17 @@ class ModificationTable:
         if low in _PYRO_ALIASES and residue in _PYRO_BY_RESIDUE:
             return self.by_id[_PYRO_BY_RESIDUE[residue]]
         return self._by_name(text, key)
+
+    def composition(self, mod: Modification | str | int) -> dict[str, int]:
+        """Elemental composition delta of an entry (Unimod's bricks expanded to elements), e.g.
+        Phospho -> ``{"H": 1, "O": 3, "P": 1}``; isotopes keep their own symbol (``13C``)."""
+        entry = mod if isinstance(mod, Modification) else self.get(mod)
+        try:
+            return dict(self._compositions[entry.unimod_id])
+        except KeyError:
+            raise UnknownModificationError(
+                f"modification {entry.name} ({entry.accession}) has no composition in Unimod"
+            ) from None
 
     def _by_accession(self, number: int, key: object) -> Modification:
         try:
@@ -167,11 +180,15 @@ def _local(tag: str) -> str:
 
 
 def _load_table() -> ModificationTable:
-    """Parse psims's vendored Unimod XML: entries, names (PSI-MS first), residue specificities."""
+    """Parse psims's vendored Unimod XML: entries, names (PSI-MS first), residue specificities
+    and compositions (``mod2brick`` counts of bricks, ``brick2element`` bricks as elements)."""
     by_id: dict[int, Modification] = {}
     psi, interim, alt, full = {}, {}, {}, {}
     sites: dict[int, set[str]] = {}
     approved: set[int] = set()
+    brick_ids: dict[str, int] = {}
+    brick_elements: dict[int, dict[str, int]] = {}
+    mod_bricks: dict[int, list[tuple[str, int]]] = {}
     source = resources.files(_VENDOR).joinpath("unimod_tables.xml.gz")
     with source.open("rb") as raw, gzip.open(raw) as stream:
         for _, el in ET.iterparse(stream):
@@ -190,6 +207,15 @@ def _load_table() -> ModificationTable:
                 alt.setdefault(a["alt_name"].lower(), int(a["mod_key"]))
             elif tag == "specificity_row":
                 sites.setdefault(int(a["mod_key"]), set()).add(a["one_letter"])
+            elif tag == "bricks_row":
+                brick_ids[a["brick"]] = int(a["record_id"])
+            elif tag == "brick2element_row":
+                elements = brick_elements.setdefault(int(a["brick_key"]), {})
+                elements[a["element"]] = int(a["num_element"])
+            elif tag == "mod2brick_row":
+                mod_bricks.setdefault(int(a["mod_key"]), []).append(
+                    (a["brick"], int(a["num_brick"]))
+                )
             el.clear()
     names: dict[str, int] = {}
     for level in (psi, {k: psi[v.lower()] for k, v in _ALIASES.items()}, interim, alt, full):
@@ -197,7 +223,22 @@ def _load_table() -> ModificationTable:
             if key:
                 names.setdefault(key, number)
     frozen_sites = {k: frozenset(v) for k, v in sites.items()}
-    return ModificationTable(by_id, names, frozen_sites, frozenset(approved))
+    compositions = {
+        number: _expand_bricks(bricks, brick_ids, brick_elements)
+        for number, bricks in mod_bricks.items()
+    }
+    return ModificationTable(by_id, names, frozen_sites, frozenset(approved), compositions)
+
+
+def _expand_bricks(
+    bricks: list[tuple[str, int]], ids: dict[str, int], elements: dict[int, dict[str, int]]
+) -> dict[str, int]:
+    """Element counts of a list of (brick, count); zero counts are dropped."""
+    total: dict[str, int] = {}
+    for brick, count in bricks:
+        for element, n in elements.get(ids.get(brick, -1), {brick: 1}).items():
+            total[element] = total.get(element, 0) + n * count
+    return {element: n for element, n in sorted(total.items()) if n}
 
 
 @cache

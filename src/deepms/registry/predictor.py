@@ -271,12 +271,15 @@ class Predictor(ABC):
     def _in_input_order(
         parts: Iterable[tuple[np.ndarray, Any]], n: int, dtype: Any = None
     ) -> np.ndarray:
-        """Per-batch ``(rows, values)`` put back at their rows: ``dtype``, or the values' own."""
+        """Per-batch ``(rows, values)`` put back at their rows: ``dtype``, or the values' own;
+        values may have trailing dimensions (``[rows, k]`` gives ``[n, k]``)."""
         import numpy as np
 
         out = np.zeros(n, dtype or np.float32)
         for rows, values in parts:
             values = np.asarray(values)
+            if out.shape[1:] != values.shape[1:]:
+                out = np.zeros((n, *values.shape[1:]), out.dtype)
             if dtype is None and out.dtype != values.dtype:
                 out = out.astype(values.dtype)
             out[rows] = values

@@ -96,7 +96,11 @@ def test_modified_forms_stay_in_one_split_and_fraction_keeps_test(mirror: Path) 
     assert 0.05 < len(small.datasets["train"]) / len(full.datasets["train"]) < 0.15
     assert small.encoder.modifications == full.encoder.modifications
     batch = collate([small.datasets["train"][i] for i in range(3)])
-    assert batch["mods"].shape[-1] == len(full.encoder.modifications) + 1
+    assert (
+        batch["mods"].shape[-1]
+        == full.encoder.n_mod_features
+        == len(full.encoder.modifications) + 8
+    )
 
 
 def test_a_peptide_two_files_split_differently_stays_only_held_out() -> None:

@@ -5,6 +5,10 @@ so an unseen modification changes nothing until trained), convolutions for local
 for order, masked mean/max pooling of both (the "CNN and RNN features"), a dense head on the
 standardised RT. Output is in the set's unit (``rt_unit``: min or irt); a calibrated model
 (``finetune.mode=calibrate``) maps the raw output through a piecewise-linear fit instead.
+Trained on several LC systems (``systems``), the network has one output head per system, each on
+its system's standardised RT; a batch's ``system`` column picks each row's head, and input without
+one goes to :attr:`RTModel.head` (the first system unless a predictor chooses another). All heads
+together are what a new system is calibrated from (:mod:`.calibration`).
 :class:`RTEnsembleModel` (Ma et al. 2018): the same network, then at the end of fit scaling + PCA
 + SVR / random forest / gradient boosting on its best weights' features, pickled into the best
 checkpoint so that test and prediction use the stack.
@@ -62,6 +66,7 @@ class RTNet(nn.Module):
         lstm_hidden: int = 64,
         lstm_layers: int = 1,
         dropout: float = 0.1,
+        n_heads: int = 1,
     ) -> None:
         super().__init__()
         self.embed = nn.Embedding(n_tokens, embed_dim, padding_idx=0)
@@ -84,7 +89,7 @@ class RTNet(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(self.n_features, lstm_hidden),
             nn.GELU(),
-            nn.Linear(lstm_hidden, 1),
+            nn.Linear(lstm_hidden, n_heads),
         )
 
     def features(self, residues: torch.Tensor, mods: torch.Tensor, lengths: torch.Tensor):
@@ -103,10 +108,11 @@ class RTNet(nn.Module):
         return torch.cat([_masked_pool(conv_out, mask), _masked_pool(out, mask)], dim=-1)
 
     def forward(self, residues: torch.Tensor, mods: torch.Tensor, lengths: torch.Tensor):
-        return self.head(self.features(residues, mods, lengths)).squeeze(-1)
+        """[B, n_heads]: every head's standardised RT."""
+        return self.head(self.features(residues, mods, lengths))
 
 
-ARCHITECTURE = tuple(inspect.signature(RTNet).parameters)[2:]  # embed_dim ... dropout
+ARCHITECTURE = tuple(inspect.signature(RTNet).parameters)[2:-1]  # embed_dim ... dropout
 
 
 class RTModel(TaskModule):
@@ -129,6 +135,7 @@ class RTModel(TaskModule):
         dropout: float = 0.1,
         loss: str = "l1",
         n_knots: int = 8,
+        systems: list[dict[str, Any]] | None = None,
         optimizer: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(optimizer)
@@ -137,7 +144,15 @@ class RTModel(TaskModule):
         self.save_hyperparameters()
         self.encoder = PeptideEncoder.from_dict(encoder)
         arch = {k: self.hparams[k] for k in ARCHITECTURE}
-        self.net = RTNet(n_residue_tokens, self.encoder.n_mod_features, **arch)
+        own = {"name": data_name or "default", "rt_unit": rt_unit}
+        self.systems = list(systems or [{**own, "rt_mean": rt_mean, "rt_std": rt_std}])
+        self.net = RTNet(
+            n_residue_tokens, self.encoder.n_mod_features, **arch, n_heads=len(self.systems)
+        )
+        scale = [(float(s["rt_mean"]), float(s["rt_std"])) for s in self.systems]
+        self.register_buffer("head_mean", torch.tensor([m for m, _ in scale]), persistent=False)
+        self.register_buffer("head_std", torch.tensor([d for _, d in scale]), persistent=False)
+        self.head = 0  # the head for input without a system column
         self.loss_fn = getattr(nn.functional, LOSSES[loss])
         self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
         self.register_buffer("knots", torch.zeros(n_knots))
@@ -149,20 +164,38 @@ class RTModel(TaskModule):
         )
         self._test_points: list[np.ndarray] = []
 
-    def _raw(self, batch: dict[str, Any]) -> torch.Tensor:
+    @property
+    def system_names(self) -> list[str]:
+        return [str(s["name"]) for s in self.systems]
+
+    def _system(self, batch: dict[str, Any], n: int) -> torch.Tensor:
+        """[B] each row's head: the batch's ``system`` column, else :attr:`head`."""
+        system = batch.get("system")
+        if system is None:
+            return torch.full((n,), self.head, dtype=torch.int64, device=self.head_mean.device)
+        return system
+
+    def head_outputs(self, batch: dict[str, Any]) -> torch.Tensor:
+        """[B, n_heads]: every head's standardised RT (what a new system is calibrated on)."""
         return self.net(batch["residues"], batch["mods"], batch["lengths"])
 
+    def _raw(self, batch: dict[str, Any]) -> torch.Tensor:
+        out = self.head_outputs(batch)
+        return out.gather(1, self._system(batch, len(out)).unsqueeze(1)).squeeze(1)
+
     def to_rt(self, raw: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
-        """Network output -> RT in ``rt_unit`` (through the calibration when there is one)."""
+        """Network output -> RT in its system's unit (through the calibration when there is one)."""
         if bool(self.calibrated):
             return piecewise_linear(raw, self.knots, self.knot_values)
-        return raw * self.hparams.rt_std + self.hparams.rt_mean
+        system = self._system(batch, len(raw))
+        return raw * self.head_std[system] + self.head_mean[system]
 
     def predict_rt(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.to_rt(self._raw(batch), batch)
 
     def _target(self, batch: dict[str, Any]) -> torch.Tensor:
-        return (batch["rt"] - self.hparams.rt_mean) / self.hparams.rt_std
+        system = self._system(batch, len(batch["rt"]))
+        return (batch["rt"] - self.head_mean[system]) / self.head_std[system]
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         if self.calibrate_only:
@@ -172,14 +205,20 @@ class RTModel(TaskModule):
         return loss
 
     def _evaluate(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        """Loss over every system (standardised); metrics on the first test part's rows of the
+        first system only, in its unit (a mixed-unit MAE would mean nothing)."""
         raw = self._raw(batch)
         preds, size = self.to_rt(raw, batch), len(raw)
         if not self.calibrate_only:
             loss = self.loss_fn(raw, self._target(batch))
             self.log(f"{stage}_loss", loss, batch_size=size, sync_dist=True)
-        for name, metric in self.metrics[stage].items():
-            metric.update(preds, batch["rt"])
-            self.log(f"{stage}_{name}", metric, batch_size=size, prog_bar=name == "mae")
+        rows = self._system(batch, size) == 0
+        if "part" in batch:
+            rows &= batch["part"] == 0
+        if bool(rows.any()):
+            for name, metric in self.metrics[stage].items():
+                metric.update(preds[rows], batch["rt"][rows])
+                self.log(f"{stage}_{name}", metric, batch_size=size, prog_bar=name == "mae")
         return preds
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -197,16 +236,49 @@ class RTModel(TaskModule):
         self._test_points = []
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """The first test part feeds the test metrics; every row's (observed, predicted, system,
+        part) is kept for the per-system and per-part reports at the end."""
         preds = self._evaluate(batch, "test")
-        self._test_points.append(torch.stack([batch["rt"], preds.float()], 1).cpu().numpy())
+        system = self._system(batch, len(preds)).to(preds)
+        part = batch["part"].to(preds) if "part" in batch else torch.zeros_like(preds)
+        points = torch.stack([batch["rt"], preds.float(), system, part], 1)
+        self._test_points.append(points.cpu().numpy())
+
+    def _report(self, obs: np.ndarray, pred: np.ndarray, prefix: str) -> None:
+        from deepms.metrics.regression import regression_report
+
+        report = regression_report(torch.as_tensor(pred), torch.as_tensor(obs))
+        for name, value in report.items():
+            self.log(f"{prefix}_{name}", float(value), rank_zero_only=True)
 
     def on_test_epoch_end(self) -> None:
-        if not self._test_points or not self.trainer.is_global_zero or not self.loggers:
+        """Extra test parts (e.g. ``held_out_mods``) and each system of a multi-system model get
+        their own metrics (``test_<part>_mae``, ``test_<system>_mae``, ...), in their own unit."""
+        if not self._test_points:
+            return
+        obs, pred, system, part = np.concatenate(self._test_points).T
+        datamodule = self.trainer.datamodule
+        parts = getattr(datamodule, "test_parts", ("test",))
+        names = [p for p in parts if p in getattr(datamodule, "datasets", {"test": None})]
+        for index, name in enumerate(names[1:], 1):
+            for sys_index, sys_name in enumerate(self.system_names):
+                rows = (part == index) & (system == sys_index)
+                if rows.sum() > 1:
+                    suffix = f"_{sys_name}" if len(self.systems) > 1 else ""
+                    self._report(obs[rows], pred[rows], f"test_{name}{suffix}")
+        first = part == 0
+        if len(self.systems) > 1:
+            for index, name in enumerate(self.system_names):
+                rows = first & (system == index)
+                if rows.sum() > 1:
+                    self._report(obs[rows], pred[rows], f"test_{name}")
+            first &= system == 0
+        obs, pred = obs[first], pred[first]
+        if not len(obs) or not self.trainer.is_global_zero or not self.loggers:
             return
         from deepms.plots import predicted_vs_observed
         from deepms.tracking import log_figure
 
-        obs, pred = np.concatenate(self._test_points).T
         title = f"{self.hparams.data_name}: {len(obs)} test peptides"
         fig = predicted_vs_observed(obs, pred, f"RT ({self.hparams.rt_unit})", title)
         log_figure(self.loggers, fig, "plots/test_predicted_vs_observed.png")

@@ -7,10 +7,18 @@ e.g. ``PEPM[Oxidation]K``) and writes ``peptide,predicted_rt,rt_unit``: the unit
 serve as ``deepms predict ... --rt-model`` for spectral libraries. Peptides are sorted by length
 and predicted in large batches under ``torch.inference_mode``; rows come back in input order.
 Ensemble checkpoints also carry a pickled scikit-learn stack: load only checkpoints you trust.
+
+A model trained on several LC systems predicts with its first system's head unless ``--system``
+names another. ``--calibrate reference.csv`` (columns ``peptide`` and ``rt``, the observed RT in
+the user's unit) fits a map from the model's heads to the user's system (:mod:`.calibration`,
+``--calibration ridge|piecewise|linear``) before predicting: the output's ``rt_unit`` is then
+``calibrated`` and the fitted map is written to ``OUTPUT.calibration.json``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from deepms.chem import Peptide, parse_proforma
+from deepms.errors import DeepMSError
 from deepms.io.atomic import atomic_path
 from deepms.io.library import RT_COLUMN
 from deepms.registry.options import BATCH_OPTIONS, Option, with_default
@@ -29,10 +38,15 @@ from deepms.registry.predictor import (
     json_safe,
     modification_entries,
 )
+from deepms.tasks.deeprt.calibration import METHODS, RTCalibration
 
+log = logging.getLogger(__name__)
 OUTPUT_COLUMNS = ("peptide", "predicted_rt", "rt_unit")
 CAM_NAME = "Carbamidomethyl"
 CAM = f"{CAM_NAME}@C"
+CALIBRATED_UNIT = "calibrated"  # the reference file's unit, whatever it was
+REFERENCE_RT = ("rt", "observed_rt", "retention_time", "RT")
+CALIBRATION = "Calibration to your LC system"
 
 
 class RTPredictor(BatchPredictor):
@@ -44,6 +58,22 @@ class RTPredictor(BatchPredictor):
     options: ClassVar[tuple[Option, ...]] = (
         with_default(BATCH_OPTIONS[0], 1024),
         *BATCH_OPTIONS[1:],
+        Option("system", str, None, "head of a multi-system model (default: its first)"),
+        Option(
+            "calibrate",
+            str,
+            None,
+            "reference CSV/TSV (peptide, rt in your unit): calibrate to your LC system first",
+            group=CALIBRATION,
+        ),
+        Option(
+            "calibration",
+            str,
+            "auto",
+            "auto: ridge over heads, else piecewise",
+            choices=("auto", *METHODS),
+            group=CALIBRATION,
+        ),
     )
 
     def __init__(self, model: Any, batch_size: int = 1024, precision: str = "32") -> None:
@@ -51,7 +81,60 @@ class RTPredictor(BatchPredictor):
         self.encoder = model.encoder
         self.rt_unit = str(model.hparams.rt_unit)
         self.batch_size, self.precision = batch_size, "32"
+        self.calibration: RTCalibration | None = None
         self.configure(precision=precision)
+
+    def configure(
+        self,
+        batch_size: int | None = None,
+        precision: str | None = None,
+        threads: int | None = None,
+        system: str | None = None,
+        calibrate: str | os.PathLike[str] | None = None,
+        calibration: str = "auto",
+    ) -> None:
+        """Batch options; ``system``: the head to predict with; ``calibrate``: a reference file
+        to calibrate to first (``calibration``: the method)."""
+        super().configure(batch_size, precision, threads)
+        if system is not None:
+            self.select_system(system)
+        if calibrate is not None:
+            self.calibrate(calibrate, calibration)
+
+    def select_system(self, name: str) -> None:
+        """Predict with the head of LC system ``name`` (a multi-system model's)."""
+        names = self.model.system_names
+        if name not in names:
+            raise ValueError(f"system {name!r}: the model's systems are {names}")
+        self.model.head = names.index(name)
+        self.rt_unit = str(self.model.systems[self.model.head]["rt_unit"])
+
+    def head_outputs(self, peptides: list[Any]) -> np.ndarray:
+        """[n, n_heads] standardised outputs of every head, in the peptides' order."""
+
+        def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            batch = self._batch([peptides[r] for r in rows])
+            return rows, self.model.head_outputs(batch).float().numpy()
+
+        parts = self._batched([len(p.sequence) for p in peptides], run)
+        out = self._in_input_order(parts, len(peptides), np.float64)
+        return out.reshape(len(peptides), len(self.model.systems))
+
+    def calibrate(self, reference: str | os.PathLike[str], method: str = "auto") -> RTCalibration:
+        """Fit :attr:`calibration` on a reference file's peptides and observed RT."""
+        peptides, observed = read_reference(reference)
+        heads = self.model.system_names
+        if method == "auto":
+            method = "ridge" if len(heads) > 1 else "piecewise"
+        self.calibration = RTCalibration.fit(
+            self.head_outputs([self._as_trained(p) for p in peptides]),
+            observed,
+            method,
+            head=self.model.head,
+            reference=str(reference),
+            heads=heads,
+        )
+        return self.calibration
 
     @classmethod
     def legacy_model_class(cls, checkpoint: dict[str, Any]) -> str:
@@ -116,6 +199,9 @@ class RTPredictor(BatchPredictor):
     def predict_peptides(self, peptides: list[Any]) -> np.ndarray:
         """RT (in :attr:`rt_unit`) of parsed peptides, in their order."""
 
+        if self.calibration is not None:
+            return self.calibration.apply(self.head_outputs(peptides))
+
         def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             batch = self._batch([peptides[r] for r in rows])
             return rows, self.model.predict_rt(batch).float().numpy()
@@ -130,13 +216,16 @@ class RTPredictor(BatchPredictor):
         texts = frame["peptide"].astype(str).tolist()
         peptides = [self._as_trained(parse_proforma(t)) for t in texts]
         rt = self.predict_peptides(peptides) if texts else np.zeros(0)
-        return pd.DataFrame(
-            {"peptide": texts, "predicted_rt": rt, "rt_unit": self.rt_unit, RT_COLUMN: rt}
-        )
+        unit = self.rt_unit if self.calibration is None else CALIBRATED_UNIT
+        return pd.DataFrame({"peptide": texts, "predicted_rt": rt, "rt_unit": unit, RT_COLUMN: rt})
 
     def write_output(self, tables: Iterable[pd.DataFrame], path: str | os.PathLike[str]):
         """CSV (or TSV by extension) of ``peptide,predicted_rt,rt_unit``, written atomically."""
         path = Path(path)
+        if self.calibration is not None:  # provenance: the map, and what it was fitted on
+            Path(f"{path}.calibration.json").write_text(
+                json.dumps(self.calibration.to_dict(), indent=2) + "\n"
+            )
         sep = "\t" if path.suffix == ".tsv" else ","
         count = 0
         with atomic_path(path) as partial, open(partial, "w", newline="") as handle:
@@ -145,3 +234,35 @@ class RTPredictor(BatchPredictor):
                 table[list(OUTPUT_COLUMNS)].to_csv(handle, sep=sep, index=False, header=False)
                 count += len(table)
         return {"peptides": count}
+
+
+def read_reference(path: str | os.PathLike[str]) -> tuple[list[Any], np.ndarray]:
+    """Reference peptides and their observed RT from a CSV/TSV (``peptide`` and ``rt``).
+
+    A row whose peptide does not parse or whose RT is not a number is skipped with a warning
+    naming the file and line; the file is refused when fewer than 3 rows remain.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"calibration reference {path}: no such file")
+    frame = pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",", dtype=str)
+    rt_column = next((c for c in REFERENCE_RT if c in frame.columns), None)
+    if "peptide" not in frame.columns or rt_column is None:
+        raise ValueError(
+            f"calibration reference {path}: needs columns peptide and rt, has {list(frame.columns)}"
+        )
+    peptides, observed, bad = [], [], []
+    for line, (text, rt) in enumerate(zip(frame["peptide"], frame[rt_column], strict=True), 2):
+        try:
+            value = float(rt)
+            if not np.isfinite(value):
+                raise ValueError(f"RT {rt!r} is not a finite number")
+            peptides.append(parse_proforma(str(text)))
+            observed.append(value)
+        except (ValueError, TypeError, DeepMSError) as err:
+            bad.append(f"line {line} ({text}): {err}")
+    if bad:
+        log.warning("%s: skipped %d reference rows; first: %s", path, len(bad), bad[0])
+    if len(observed) < 3:
+        raise ValueError(f"calibration reference {path}: {len(observed)} usable rows (need 3)")
+    return peptides, np.asarray(observed, dtype=np.float64)
