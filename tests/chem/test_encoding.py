@@ -51,3 +51,36 @@ def test_batch_encoding_refuses_an_unseen_modification() -> None:
     encoder = PeptideEncoder(["Oxidation@M"])
     with pytest.raises(UnknownModificationError, match="Phospho@S"):
         encoder.encode_batch([parse_proforma("PEPK"), parse_proforma("PES[Phospho]K")])
+
+
+def test_composition_encoding_of_phospho_is_its_unimod_delta() -> None:
+    from deepms.chem.encoding import COMPOSITION_CHANNELS
+
+    encoder = PeptideEncoder(mod_encoding="composition").fit([parse_proforma("PES[Phospho]K")])
+    assert encoder.modifications == []  # composition only: no vocabulary
+    assert encoder.n_mod_features == len(COMPOSITION_CHANNELS) + 1
+    features = encoder.encode_modifications(parse_proforma("PES[Phospho]K"))
+    channels = dict(zip(COMPOSITION_CHANNELS, features[2, :-1].tolist(), strict=True))
+    assert channels == pytest.approx(
+        {"C": 0, "H": 0.1, "N": 0, "O": 0.3, "S": 0, "P": 0.1, "other": 0}
+    )
+    assert features[2, -1] == pytest.approx(0.79966331, abs=1e-6)
+    assert np.count_nonzero(features[[0, 1, 3]]) == 0
+
+
+def test_unseen_modification_is_encoded_by_composition_in_both_mode() -> None:
+    encoder = PeptideEncoder(mod_encoding="both").fit([parse_proforma("PEM[Oxidation]K")])
+    assert encoder.modifications == ["Oxidation@M"]
+    features = encoder.encode_modifications(parse_proforma("PES[Phospho]K"))  # never seen
+    assert features[2, 0] == 0.0  # no vocabulary column for it ...
+    assert features[2, 1:-1].sum() == pytest.approx(0.5)  # ... but H + 3 O + P
+    seen = encoder.encode_modifications(parse_proforma("PEM[Oxidation]K"))
+    assert seen[2, 0] == 1.0 and seen[2, 4] == pytest.approx(0.1)  # vocabulary and the O
+
+
+def test_encoder_state_keeps_its_mode_and_old_states_mean_vocabulary() -> None:
+    encoder = PeptideEncoder(["Oxidation@M"], mod_encoding="both")
+    assert PeptideEncoder.from_dict(encoder.to_dict()).mod_encoding == "both"
+    assert PeptideEncoder.from_dict({"modifications": ["Oxidation@M"]}).mod_encoding == "vocabulary"
+    with pytest.raises(ValueError, match="mod_encoding"):
+        PeptideEncoder(mod_encoding="atoms")

@@ -73,3 +73,23 @@ def test_unknown_modification_names_key(key: str) -> None:
         get_modification_table().get(key)
     assert isinstance(info.value, PeptideParseError)
     assert "Unimod" in str(info.value)
+
+
+def test_phospho_composition_is_hpo3_as_in_unimod() -> None:
+    table = get_modification_table()
+    assert table.composition("Phospho") == {"H": 1, "O": 3, "P": 1}
+    assert table.composition("Oxidation") == {"O": 1}
+    assert table.composition("Deamidated") == {"H": -1, "N": -1, "O": 1}  # negative counts kept
+    assert table.composition("Label:13C(6)") == {"13C": 6, "C": -6}  # isotopes keep their symbol
+
+
+@pytest.mark.parametrize(
+    "name", ["Phospho", "Crotonyl", "GG", "HexNAc", "Biotin", "Nitro", "Trimethyl", "Amidated"]
+)
+def test_composition_adds_up_to_the_unimod_monoisotopic_mass(name: str) -> None:
+    from pyteomics import mass
+
+    table = get_modification_table()
+    formula = {("C[13]" if e == "13C" else e): n for e, n in table.composition(name).items()}
+    computed = mass.calculate_mass(composition=formula)
+    assert computed == pytest.approx(table.get(name).monoisotopic_mass, abs=1e-4)
