@@ -203,3 +203,19 @@ def test_cli_predict_from_a_checkpoint(tmp_path: Path, capsys) -> None:
     assert isinstance(load_predictor(str(ckpt)), PDeepPredictor)
     assert main(["predict", "no/such/model", "--input", str(source), "--output", str(out)]) == 2
     assert "not a model reference" in capsys.readouterr().err
+
+
+def test_a_composition_encoded_model_predicts_a_modification_it_never_saw() -> None:
+    torch.manual_seed(0)
+    encoder = {"modifications": ["Oxidation@M"], "mod_encoding": "both"}
+    model = PDeepModel(21, N_META, [1, 2], encoder, hidden_size=8, num_layers=1).eval()
+    unseen = pd.DataFrame({"peptide": ["PES[Phospho]TIDEK", "PESTIDEK"], "charge": [2, 2]})
+    table = PDeepPredictor(model, min_intensity=0.0).predict(unseen)
+    by_peptide = dict(list(table.groupby("ModifiedPeptide")))
+    assert set(by_peptide) == {"PES(UniMod:21)TIDEK", "PESTIDEK"}
+    phospho = by_peptide["PES(UniMod:21)TIDEK"]["RelativeIntensity"].to_numpy()
+    plain = by_peptide["PESTIDEK"]["RelativeIntensity"].to_numpy()
+    assert np.isfinite(phospho).all() and not np.allclose(phospho, plain)  # it sees the HPO3
+    vocabulary_only = tiny_model()
+    with pytest.raises(Exception, match="Phospho@S"):
+        PDeepPredictor(vocabulary_only).predict(unseen)

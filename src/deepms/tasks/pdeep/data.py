@@ -193,8 +193,11 @@ class PDeepDataModule(TaskDataModule):
         annotation_tolerance: float = 20.0,
         annotation_unit: str = "ppm",
         max_length: int = 30,
+        mod_encoding: str = "vocabulary",
         **common: Any,
     ) -> None:
+        """``mod_encoding``: vocabulary (default), composition or both (deepms.chem.encoding);
+        composition lets the model predict modifications it never trained on."""
         super().__init__(**common)
         for spec in self.sources:
             if spec.role not in ROLES:
@@ -203,7 +206,7 @@ class PDeepDataModule(TaskDataModule):
         self.annotation_tolerance = float(annotation_tolerance)
         self.annotation_unit = annotation_unit
         self.max_length = max_length
-        self.encoder = PeptideEncoder()
+        self.encoder = PeptideEncoder(mod_encoding=mod_encoding)
         self.datasets: dict[str, SpectrumDataset] = {}
 
     def _read_source(self, index: int, opened: OpenedSource, dropped: Counter) -> list[Sample]:
