@@ -136,12 +136,8 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         for k, m in results["random"].items()
     ]
-    lines += [
-        *table(header, rows),
-        "",
-        f"Split `{next(iter(results['random'].values()))['split']}`.",
-        "",
-    ]
+    splits = {m["split"] for m in results["random"].values()}
+    lines += [*table(header, rows), "", f"Split: {', '.join(f'`{s}`' for s in splits)}.", ""]
     lines += ["## Held-out modification kinds", ""]
     header = ["fold / kind", "peptides", *results["folds"][0]["rows"]] if results["folds"] else []
     rows = []
@@ -190,10 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         "seed": spec["seed"],
         "threads": spec["threads"],
         "random": {} if args.skip_random else random_split(spec),
-        "folds": [
-            held_out_fold(spec, fold, spec["folds"][fold], spec["threads"]) for fold in args.folds
-        ],
+        "folds": [],
     }
+    for fold in args.folds:  # rewritten after every fold: a crash loses one fold only
+        results["folds"].append(held_out_fold(spec, fold, spec["folds"][fold], spec["threads"]))
+        write_results(HERE, results, markdown(results))
     results["wall_seconds"] = time.perf_counter() - start
     write_results(HERE, results, markdown(results))
     print(markdown(results))

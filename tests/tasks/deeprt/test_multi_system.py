@@ -146,3 +146,15 @@ def test_multi_system_run_then_predict_a_new_system_with_calibrate(
     assert saved["method"] == "ridge" and saved["n_reference"] == 120
     assert saved["heads"] == ["column_a", "column_b"]
     assert saved["reference"].endswith("reference.csv")
+
+
+def test_keep_all_exempts_a_system_from_the_cap(two_systems) -> None:
+    kept = [{**two_systems[0], "keep_all": True}, two_systems[1]]
+    datamodule = RTDataModule(kept, max_per_system=50)
+    datamodule.setup()
+    per_system = [0, 0]
+    for part in datamodule.datasets.values():
+        for sample in part.samples:
+            per_system[sample.system] += 1
+    assert per_system[1] <= 50 * 2  # capped: 50 peptide groups (a group may hold two forms)
+    assert per_system[0] > 250  # whole: every peptide of column_a

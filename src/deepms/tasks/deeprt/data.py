@@ -14,7 +14,8 @@ from the fold's training rows only.
 One run can span several LC systems (``system:`` on a source; by default each data set is its own
 system): each keeps its own unit and RT scaling, every sample carries its system's index, and the
 model gives each system its own head over one shared network. ``max_per_system`` caps a system at
-a fixed-seed subset of whole peptide groups, so one large set does not drown the others.
+a fixed-seed subset of whole peptide groups, so one large set does not drown the others (a source
+with ``keep_all: true`` keeps its system whole).
 ``mod_encoding`` picks how modifications are encoded (:mod:`deepms.chem.encoding`).
 """
 
@@ -356,8 +357,16 @@ class RTDataModule(TaskDataModule):
         """Mask keeping at most ``max_per_system`` peptide groups of each system."""
         systems = np.array([s.system for s in samples])
         keep = np.zeros(len(samples), dtype=bool)
+        whole = {  # a source with ``keep_all: true`` keeps its system uncapped (the primary set)
+            self.systems.index(name)
+            for name, spec in zip(self.source_system, self.sources, strict=True)
+            if spec.option("keep_all")
+        }
         for system in range(len(self.systems)):
             rows = np.flatnonzero(systems == system)
+            if system in whole:
+                keep[rows] = True
+                continue
             mask = subset_groups(
                 [seqs[r] for r in rows], max_groups=self.max_per_system, seed=self.split_seed
             )
