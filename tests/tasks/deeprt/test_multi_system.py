@@ -158,3 +158,59 @@ def test_keep_all_exempts_a_system_from_the_cap(two_systems) -> None:
             per_system[sample.system] += 1
     assert per_system[1] <= 50 * 2  # capped: 50 peptide groups (a group may hold two forms)
     assert per_system[0] > 250  # whole: every peptide of column_a
+
+
+def _rt_model(systems: list[dict] | None = None):
+    import torch
+
+    from deepms.chem.encoding import N_RESIDUE_TOKENS
+    from deepms.tasks.deeprt.model import RTModel
+
+    torch.manual_seed(0)
+    return RTModel(
+        N_RESIDUE_TOKENS,
+        {"modifications": [], "mod_encoding": "both"},
+        "min",
+        30.0,
+        10.0,
+        embed_dim=4,
+        conv_channels=4,
+        n_conv=1,
+        lstm_hidden=8,
+        systems=systems,
+    ).eval()
+
+
+def test_fine_tuning_from_a_multi_system_model_starts_from_the_ridge_mix_of_its_heads() -> None:
+    import torch
+
+    from deepms.chem import parse_proforma
+    from deepms.chem.encoding import PeptideEncoder
+    from deepms.tasks.deeprt.data import encode_peptides
+
+    systems = [
+        {"name": n, "rt_unit": "min", "rt_mean": m, "rt_std": d}
+        for n, m, d in (("a", 30.0, 10.0), ("b", 50.0, 5.0), ("c", 20.0, 8.0))
+    ]
+    pretrained = _rt_model(systems)
+    with torch.no_grad():  # heads that differ (a fresh head is nearly one direction)
+        pretrained.net.head[-1].weight.normal_()
+    peptides = [parse_proforma(p) for p in _peptides(200, 3)]
+    batch = encode_peptides(peptides, PeptideEncoder([], "both"))
+    with torch.no_grad():
+        old = pretrained.head_outputs(batch).double()
+    # the new column: a mix of heads a and c (standardised), on this model's own scale
+    target = 30.0 + 10.0 * (0.7 * old[:, 0] - 0.4 * old[:, 2] + 0.2)
+    batch["rt"] = target.float()
+    checkpoint = {
+        "state_dict": pretrained.state_dict(),
+        "hyper_parameters": dict(pretrained.hparams),
+    }
+    model = _rt_model()  # one system (the user's)
+    model.load_pretrained(checkpoint)
+    assert model._pretrained_head is not None
+    model.fold_pretrained_heads([batch])
+    with torch.no_grad():
+        predicted = model.predict_rt(batch).double()
+    assert torch.allclose(predicted, target, atol=0.05)  # before any gradient step
+    assert model._pretrained_head is None

@@ -43,7 +43,7 @@ def _evaluate_piecewise(x: np.ndarray, knots: np.ndarray, values: np.ndarray) ->
     return y0 + (x - x0) * (y1 - y0) / np.maximum(x1 - x0, 1e-12)
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
     """Ridge on standardised columns (the intercept is not penalised): (weights, intercept)."""
     mean, std = x.mean(0), x.std(0)
     std[std == 0] = 1.0
@@ -91,7 +91,7 @@ class RTCalibration:
             raise ValueError("calibration: the reference RTs contain missing or infinite values")
         calibration = cls(method, head=head, n_reference=len(y), **info)
         if method == "ridge":
-            weights, intercept = _ridge(x, y, alpha)
+            weights, intercept = ridge_fit(x, y, alpha)
         else:
             slope, intercept = np.polyfit(x[:, head], y, 1)
             weights = np.zeros(x.shape[1])

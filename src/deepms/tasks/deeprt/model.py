@@ -153,6 +153,7 @@ class RTModel(TaskModule):
         self.register_buffer("head_mean", torch.tensor([m for m, _ in scale]), persistent=False)
         self.register_buffer("head_std", torch.tensor([d for _, d in scale]), persistent=False)
         self.head = 0  # the head for input without a system column
+        self._pretrained_head: tuple[torch.Tensor, torch.Tensor] | None = None
         self.loss_fn = getattr(nn.functional, LOSSES[loss])
         self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
         self.register_buffer("knots", torch.zeros(n_knots))
@@ -297,16 +298,52 @@ class RTModel(TaskModule):
             state[key] = remap_columns(state[key], self.net.mod_proj.weight, old_vocab, vocabulary)
         for name in ("calibrated", "knots", "knot_values"):
             state.pop(name, None)
+        head = f"net.head.{len(self.net.head) - 1}"
+        old_heads = state.get(f"{head}.weight")
+        if old_heads is not None and old_heads.shape[0] != len(self.systems):
+            # another set of LC systems: the pretrained heads are folded into this model's at
+            # fit start (ridge over them on the training rows), not dropped
+            self._pretrained_head = (state.pop(f"{head}.weight"), state.pop(f"{head}.bias"))
         loaded, skipped = transfer_weights(self, state)
         if mode == "calibrate":
             self.calibrate_only = True
             self.requires_grad_(False)
         return loaded, skipped
 
+    def fold_pretrained_heads(self, loader: Any) -> None:
+        """Start each head as the ridge mix of the pretrained model's heads that best fits its
+        system's training rows (heads are linear in the last hidden layer, so the mix is one
+        head): fine-tuning from a multi-system model starts from its calibration."""
+        from deepms.tasks.deeprt.calibration import ridge_fit
+
+        weight, bias = (t.double().cpu().numpy() for t in self._pretrained_head)
+        hidden, target, system = collect_outputs(
+            self,
+            loader,
+            lambda batch: self.net.head[:-1](self.head_input(batch)),
+            self._target,
+            lambda batch: self._system(batch, len(batch["rt"])),
+        )
+        old = hidden.astype(np.float64) @ weight.T + bias
+        last = self.net.head[-1]
+        with torch.no_grad():
+            for index in range(len(self.systems)):
+                rows = system == index
+                mix, intercept = ridge_fit(old[rows], target[rows].astype(np.float64), 1e-3)
+                last.weight[index] = torch.as_tensor(mix @ weight)
+                last.bias[index] = float(mix @ bias + intercept)
+        log.info("folded %d pretrained heads into %d (ridge)", len(bias), len(self.systems))
+        self._pretrained_head = None
+
+    def head_input(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.net.features(batch["residues"], batch["mods"], batch["lengths"])
+
     def on_fit_start(self) -> None:
+        loader = self.trainer.datamodule.train_dataloader()
+        if self._pretrained_head is not None:
+            self.fold_pretrained_heads(loader)
         if not self.calibrate_only:
             return
-        loader = self.trainer.datamodule.train_dataloader()
         raw, rt = collect_outputs(self, loader, self._raw, lambda batch: batch["rt"])
         knots, values = fit_piecewise_linear(raw, rt, len(self.knots))
         self.knots.copy_(torch.as_tensor(knots))
