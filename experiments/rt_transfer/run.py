@@ -90,7 +90,63 @@ def score(predicted: np.ndarray, observed: np.ndarray) -> dict[str, float]:
     return regression_report(np.asarray(predicted), np.asarray(observed))
 
 
-def calibrate_and_score(spec: dict[str, Any], result: Any, target: Any, threads: int) -> dict:
+def finetune(
+    spec: dict[str, Any], result: Any, reference: list[Any], test: list[Any], unit: str, tag: str
+) -> dict[str, Any]:
+    """``train.py``'s fine-tuning from the fold's model on the reference peptides (90 % train,
+    10 % val; the pretrained heads folded into the new one first), scored on the test peptides."""
+    import pandas as pd
+
+    from deepms.training.runner import run
+
+    folder = ROOT / "outputs" / "bench" / STUDY / tag / f"finetune{len(reference)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, samples in (("reference", reference), ("test", test)):
+        paths[name] = folder / f"{name}.csv"
+        frame = {
+            "peptide": [s.peptide.to_proforma() for s in samples],
+            "rt": [s.rt for s in samples],
+        }
+        pd.DataFrame(frame).to_csv(paths[name], index=False)
+    common = {"format": "rt_proforma", "unit": unit}
+    sources = [
+        {"path": str(paths["reference"]), **common, "split": [0.9, 0.1, 0.0]},
+        {"path": str(paths["test"]), **common, "role": "test"},
+    ]
+    overrides = [
+        "task=deeprt",
+        "data=deeprt_deeplc_unmod",  # a one-source template; the sources are replaced
+        # another seed: the references come from the seed's own train part, which the same
+        # seed's hash would put wholly into train again (no val peptides)
+        f"seed={spec['seed'] + 1}",
+        f"finetune.from={result.best_checkpoint}",
+        *spec["finetune_overrides"],
+    ]
+    cfg = compose_run(
+        overrides,
+        study=STUDY,
+        run_name=f"{STUDY}-{tag}-finetune{len(reference)}",
+        output_dir=folder,
+        sources=sources,
+    )
+    start = time.perf_counter()
+    tuned = run(cfg)
+    seconds = time.perf_counter() - start
+    metrics = {
+        k.removeprefix("test_"): v for k, v in tuned.metrics.items() if k.startswith("test_")
+    }
+    return {
+        **metrics,
+        "n_reference": len(reference),
+        "fit_seconds": seconds,
+        "run_id": tuned.run_id,
+    }
+
+
+def calibrate_and_score(
+    spec: dict[str, Any], result: Any, target: Any, threads: int, tag: str
+) -> dict:
     """Every calibration method at every reference size, and DeepLC at the largest."""
     from deepms.tasks.deeprt.calibration import METHODS, RTCalibration
     from deepms.tasks.deeprt.predict import RTPredictor
@@ -114,6 +170,10 @@ def calibrate_and_score(spec: dict[str, Any], result: Any, target: Any, threads:
                 **score(fitted.apply(test_outputs), observed),
                 "n_reference": n,
             }
+    for size in spec.get("finetune_sizes", []):
+        rows[f"deepms finetune {size}"] = finetune(
+            spec, result, reference[: min(size, len(reference))], test, target.rt_unit, tag
+        )
     predicted, info = run_deeplc(deeplc_spec(), reference, test, threads)
     rows[f"DeepLC {max(spec['reference_sizes'])}"] = {
         **score(predicted, observed),
@@ -171,7 +231,7 @@ def fold_results(spec: dict[str, Any], fold: list[str], threads: int) -> dict[st
     for name in fold:
         target_sources, _ = system_sources(lambda system, name=name: system == name)
         target = held_out_set(spec, target_sources)
-        entry["sets"][name] = calibrate_and_score(spec, result, target, threads)
+        entry["sets"][name] = calibrate_and_score(spec, result, target, threads, name)
     return entry
 
 
@@ -199,17 +259,20 @@ def markdown(results: dict[str, Any], spec: dict[str, Any]) -> str:
     for entry in results["folds"]:
         for name, s in entry["sets"].items():
             unit = s["rt_unit"]
-            for method in ("ridge", "piecewise", "linear"):
-                maes = [s["rows"][f"deepms {method} {n}"]["mae"] for n in spec["reference_sizes"]]
-                top = s["rows"][f"deepms {method} {big}"]
+            for method in ("ridge", "piecewise", "linear", "finetune"):
+                found = {n: s["rows"].get(f"deepms {method} {n}") for n in spec["reference_sizes"]}
+                if not any(found.values()):
+                    continue
+                maes = [f"{m['mae']:.2f}" if m else "" for m in found.values()]
+                top = found[big] or {}
                 rows.append(
                     [
                         f"{name} ({unit})",
                         s["n_test"],
                         f"deepms {method}",
-                        *[f"{v:.2f}" for v in maes],
-                        f"{top['r']:.4f}",
-                        f"{top['delta_t95']:.2f}",
+                        *maes,
+                        f"{top['r']:.4f}" if top else "",
+                        f"{top['delta_t95']:.2f}" if top else "",
                     ]
                 )
             d = s["rows"][f"DeepLC {big}"]

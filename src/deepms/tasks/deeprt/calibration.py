@@ -28,6 +28,7 @@ from deepms.tasks.deeprt.transfer import fit_piecewise_linear
 METHODS = ("linear", "piecewise", "ridge")
 #: reference peptides per knot of a piecewise map (and at least 2 knots: a line)
 PEPTIDES_PER_KNOT = 40
+RIDGE_ALPHAS = np.logspace(-3, 3, 13)  # candidate penalties (on standardised head outputs)
 
 
 def _knots_for(n: int, n_knots: int) -> int:
@@ -43,15 +44,26 @@ def _evaluate_piecewise(x: np.ndarray, knots: np.ndarray, values: np.ndarray) ->
     return y0 + (x - x0) * (y1 - y0) / np.maximum(x1 - x0, 1e-12)
 
 
-def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Ridge on standardised columns (the intercept is not penalised): (weights, intercept)."""
+def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float | None = None) -> tuple[np.ndarray, float]:
+    """Ridge on standardised columns (the intercept is not penalised): (weights, intercept).
+
+    ``alpha`` None picks the penalty by leave-one-out error (scikit-learn's RidgeCV): heads of
+    one model are strongly correlated, and an unpenalised mix of them follows the references'
+    noise with large opposite weights.
+    """
     mean, std = x.mean(0), x.std(0)
     std[std == 0] = 1.0
     z = (x - mean) / std
-    gram = z.T @ z + alpha * len(y) * np.eye(z.shape[1])
-    beta = np.linalg.solve(gram, z.T @ (y - y.mean()))
+    if alpha is None:
+        from sklearn.linear_model import RidgeCV
+
+        fitted = RidgeCV(alphas=RIDGE_ALPHAS).fit(z, y)
+        beta, offset = fitted.coef_, float(fitted.intercept_)
+    else:
+        gram = z.T @ z + alpha * len(y) * np.eye(z.shape[1])
+        beta, offset = np.linalg.solve(gram, z.T @ (y - y.mean())), float(y.mean())
     weights = beta / std
-    return weights, float(y.mean() - mean @ weights)
+    return weights, float(offset - mean @ weights)
 
 
 @dataclass
@@ -77,7 +89,7 @@ class RTCalibration:
         method: str = "ridge",
         head: int = 0,
         n_knots: int = 8,
-        alpha: float = 1e-3,
+        alpha: float | None = None,
         **info: Any,
     ) -> RTCalibration:
         """Fit on the reference peptides' head outputs and observed RT."""

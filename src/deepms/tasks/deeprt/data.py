@@ -11,8 +11,7 @@ test), and a peptide that two sources would put in different parts is dropped fr
 held-out one. Under ``cv`` the fold decides the parts, and the RT scaling the model gets comes
 from the fold's training rows only.
 
-One run can span several LC systems (``system:`` on a source; by default each data set is its own
-system): each keeps its own unit and RT scaling, every sample carries its system's index, and the
+One run can span several LC systems (``system:`` on a source; sources without one share a system): each keeps its own unit and RT scaling, every sample carries its system's index, and the
 model gives each system its own head over one shared network. ``max_per_system`` caps a system at
 a fixed-seed subset of whole peptide groups, so one large set does not drown the others (a source
 with ``keep_all: true`` keeps its system whole).
@@ -195,7 +194,9 @@ class RTDataModule(TaskDataModule):
         if not self.sources:
             raise ValueError("deeprt: data.sources is empty; name at least one RT table")
         self.units = [self._unit_of(spec) for spec in self.sources]
-        self.source_system = [str(spec.option("system") or spec.label) for spec in self.sources]
+        # sources without ``system:`` share one system (named after the data, as before)
+        unnamed = "+".join(dict.fromkeys(s.label for s in self.sources if not s.option("system")))
+        self.source_system = [str(spec.option("system") or unnamed) for spec in self.sources]
         self.systems = list(dict.fromkeys(self.source_system))
         self.system_units: dict[str, str] = {}
         for system, unit in zip(self.source_system, self.units, strict=True):

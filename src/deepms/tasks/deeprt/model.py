@@ -329,7 +329,7 @@ class RTModel(TaskModule):
         with torch.no_grad():
             for index in range(len(self.systems)):
                 rows = system == index
-                mix, intercept = ridge_fit(old[rows], target[rows].astype(np.float64), 1e-3)
+                mix, intercept = ridge_fit(old[rows], target[rows].astype(np.float64))
                 last.weight[index] = torch.as_tensor(mix @ weight)
                 last.bias[index] = float(mix @ bias + intercept)
         log.info("folded %d pretrained heads into %d (ridge)", len(bias), len(self.systems))
