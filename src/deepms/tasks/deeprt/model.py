@@ -370,23 +370,25 @@ class RTEnsembleModel(RTModel):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if len(self.systems) > 1:
+            raise ValueError(
+                f"model=deeprt_ensemble fits one stack to one LC system, got {len(self.systems)} "
+                "systems: pick one set (data=deeprt_<set>)"
+            )
         self.save_hyperparameters()
         self.stack: FeatureStack | None = None
-
-    def _features(self, batch: dict[str, Any]) -> torch.Tensor:
-        return self.net.features(batch["residues"], batch["mods"], batch["lengths"])
 
     def fit_stack(self, loader: Any) -> None:
         """Fit the stack on the standardised RT of ``loader``'s peptides."""
         hp = self.hparams
-        features, rt = collect_outputs(self, loader, self._features, lambda batch: batch["rt"])
+        features, rt = collect_outputs(self, loader, self.head_input, lambda batch: batch["rt"])
         members = {name: hp[name] for name in MEMBERS}
         stack = FeatureStack(hp.pca_components, hp.max_fit_samples, **members)
         self.stack = stack.fit(features, (rt - hp.rt_mean) / hp.rt_std)
 
     def member_rts(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
         """Each regressor's RT for a batch, in ``rt_unit``."""
-        features = self._features(batch).detach().float().cpu().numpy()
+        features = self.head_input(batch).detach().float().cpu().numpy()
         members = self.stack.predict_members(features)
         return {k: v * self.hparams.rt_std + self.hparams.rt_mean for k, v in members.items()}
 
