@@ -11,11 +11,13 @@ test), and a peptide that two sources would put in different parts is dropped fr
 held-out one. Under ``cv`` the fold decides the parts, and the RT scaling the model gets comes
 from the fold's training rows only.
 
-One run can span several LC systems (``system:`` on a source; sources without one share a system): each keeps its own unit and RT scaling, every sample carries its system's index, and the
+One run can span several LC systems (``system:`` on a source; sources without one share a
+system): each keeps its own unit and RT scaling, every sample carries its system's index, and the
 model gives each system its own head over one shared network. ``max_per_system`` caps a system at
 a fixed-seed subset of whole peptide groups, so one large set does not drown the others (a source
-with ``keep_all: true`` keeps its system whole).
-``mod_encoding`` picks how modifications are encoded (:mod:`deepms.chem.encoding`).
+with ``keep_all: true`` keeps its system whole). ``held_out_mods`` sends every peptide carrying
+one of those modification kinds to its own test part, and the other forms of its sequence out of
+train and val. ``mod_encoding`` picks how modifications are encoded (:mod:`deepms.chem.encoding`).
 """
 
 from __future__ import annotations
