@@ -46,6 +46,23 @@ def compose_run(
     return cfg
 
 
+def timed_run(
+    overrides: Sequence[str],
+    study: str,
+    tag: str,
+    sources: Sequence[Mapping[str, Any]] | None = None,
+    output_dir: Path | None = None,
+) -> tuple[Any, float]:
+    """One tracked training of a study (run name ``<study>-<tag>``): (RunResult, seconds)."""
+    from deepms.training.runner import run
+
+    folder = output_dir or ROOT / "outputs" / "bench" / study / tag
+    cfg = compose_run(overrides, study, f"{study}-{tag}", folder, sources)
+    start = time.perf_counter()
+    result = run(cfg)
+    return result, time.perf_counter() - start
+
+
 def provenance(root: Path = ROOT) -> dict[str, Any]:
     """Commit, dirty flag, date, machine and load: what every recorded figure carries."""
     if str(root / "src") not in sys.path:

@@ -24,16 +24,14 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/: _common, deeprt_vs_deeplc
 
-from _common import ROOT, compose_run, machine_line, provenance, table, write_results  # noqa: E402
+from _common import machine_line, provenance, table, timed_run, write_results  # noqa: E402
 from deeprt_vs_deeplc.run import deeplc_python, run_deeplc  # noqa: E402
 from deeprt_vs_deeplc.run import load_spec as deeplc_spec  # noqa: E402
 
 STUDY = HERE.name
 
 
-def train(spec: dict[str, Any], tag: str, extra: list[str]) -> Any:
-    from deepms.training.runner import run
-
+def train(spec: dict[str, Any], tag: str, extra: list[str]) -> tuple[Any, float]:
     overrides = [
         "task=deeprt",
         f"data=deeprt_{spec['set']}",
@@ -41,15 +39,7 @@ def train(spec: dict[str, Any], tag: str, extra: list[str]) -> Any:
         *spec["train_overrides"],
         *extra,
     ]
-    cfg = compose_run(
-        overrides,
-        study=STUDY,
-        run_name=f"{STUDY}-{tag}",
-        output_dir=ROOT / "outputs" / "bench" / STUDY / tag,
-    )
-    start = time.perf_counter()
-    result = run(cfg)
-    return result, time.perf_counter() - start
+    return timed_run(overrides, STUDY, tag)
 
 
 def kinds_of(sample: Any, names: list[str]) -> list[str]:

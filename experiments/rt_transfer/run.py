@@ -26,7 +26,15 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/: _common, deeprt_vs_deeplc
 
-from _common import ROOT, compose_run, machine_line, provenance, table, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    ROOT,
+    compose_run,
+    machine_line,
+    provenance,
+    table,
+    timed_run,
+    write_results,
+)
 from deeprt_vs_deeplc.run import deeplc_python, run_deeplc  # noqa: E402
 from deeprt_vs_deeplc.run import load_spec as deeplc_spec  # noqa: E402
 
@@ -46,8 +54,6 @@ def system_sources(keep: Any) -> tuple[list[dict[str, Any]], Any]:
 
 
 def train(spec: dict[str, Any], tag: str, sources: list[dict[str, Any]]) -> tuple[Any, float]:
-    from deepms.training.runner import run
-
     overrides = [
         "task=deeprt",
         f"data={DATA}",
@@ -55,16 +61,7 @@ def train(spec: dict[str, Any], tag: str, sources: list[dict[str, Any]]) -> tupl
         f"data.max_per_system={spec['max_per_system']}",
         *spec["train_overrides"],
     ]
-    cfg = compose_run(
-        overrides,
-        study=STUDY,
-        run_name=f"{STUDY}-{tag}",
-        output_dir=ROOT / "outputs" / "bench" / STUDY / tag,
-        sources=sources,
-    )
-    start = time.perf_counter()
-    result = run(cfg)
-    return result, time.perf_counter() - start
+    return timed_run(overrides, STUDY, tag, sources)
 
 
 def held_out_set(spec: dict[str, Any], sources: list[dict[str, Any]]) -> Any:
@@ -97,8 +94,6 @@ def finetune(
     10 % val; the pretrained heads folded into the new one first), scored on the test peptides."""
     import pandas as pd
 
-    from deepms.training.runner import run
-
     folder = ROOT / "outputs" / "bench" / STUDY / tag / f"finetune{len(reference)}"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -123,16 +118,7 @@ def finetune(
         f"finetune.from={result.best_checkpoint}",
         *spec["finetune_overrides"],
     ]
-    cfg = compose_run(
-        overrides,
-        study=STUDY,
-        run_name=f"{STUDY}-{tag}-finetune{len(reference)}",
-        output_dir=folder,
-        sources=sources,
-    )
-    start = time.perf_counter()
-    tuned = run(cfg)
-    seconds = time.perf_counter() - start
+    tuned, seconds = timed_run(overrides, STUDY, f"{tag}-finetune{len(reference)}", sources, folder)
     metrics = {
         k.removeprefix("test_"): v for k, v in tuned.metrics.items() if k.startswith("test_")
     }
