@@ -60,3 +60,23 @@ def test_few_references_get_few_knots_and_bad_input_is_refused() -> None:
         RTCalibration.fit(heads, heads[:, 0], "spline")
     with pytest.raises(ValueError, match="3 heads"):
         fitted.apply(heads[:, :2])
+
+
+def test_reference_file_keeps_good_rows_and_names_the_bad_ones(tmp_path, caplog) -> None:
+    from deepms.tasks.deeprt.predict import read_reference
+
+    path = tmp_path / "reference.csv"
+    path.write_text(
+        "peptide,rt\nPEPTIDEK,10.5\nPEPXIDEK,11\nLGEYGFQNALIVR,abc\nACDK,3\nM[Oxidation]K,4\n"
+    )
+    with caplog.at_level("WARNING"):
+        peptides, observed = read_reference(path)
+    assert [p.to_proforma() for p in peptides] == ["PEPTIDEK", "ACDK", "M[Oxidation]K"]
+    assert observed.tolist() == [10.5, 3.0, 4.0]
+    assert "reference.csv: skipped 2 reference rows; first: line 3 (PEPXIDEK)" in caplog.text
+    (tmp_path / "few.csv").write_text("peptide,rt\nPEPTIDEK,1\nACDK,2\n")
+    with pytest.raises(ValueError, match="few.csv: 2 usable rows"):
+        read_reference(tmp_path / "few.csv")
+    (tmp_path / "columns.csv").write_text("sequence,time\nPEPTIDEK,1\n")
+    with pytest.raises(ValueError, match="needs columns peptide and rt"):
+        read_reference(tmp_path / "columns.csv")
