@@ -83,6 +83,17 @@ def provenance(root: Path = ROOT) -> dict[str, Any]:
     }
 
 
+def results_header(study: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A study's first ``results.json`` keys: name, description, provenance, seed, threads."""
+    return {
+        "study": study,
+        "description": spec["description"],
+        **provenance(),
+        "seed": spec["seed"],
+        "threads": spec["threads"],
+    }
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     """A markdown table as lines; cells are str()-ed, ``None`` shows as ``-``."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

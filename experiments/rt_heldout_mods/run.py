@@ -24,7 +24,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/: _common, deeprt_vs_deeplc
 
-from _common import machine_line, provenance, table, timed_run, write_results  # noqa: E402
+from _common import machine_line, results_header, table, timed_run, write_results  # noqa: E402
 from deeprt_vs_deeplc.run import deeplc_python, run_deeplc  # noqa: E402
 from deeprt_vs_deeplc.run import load_spec as deeplc_spec  # noqa: E402
 
@@ -170,11 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     deeplc_python(deeplc_spec())
     start = time.perf_counter()
     results = {
-        "study": STUDY,
-        "description": spec["description"],
-        **provenance(),
-        "seed": spec["seed"],
-        "threads": spec["threads"],
+        **results_header(STUDY, spec),
         "random": {} if args.skip_random else random_split(spec),
         "folds": [],
     }

@@ -30,7 +30,7 @@ from _common import (  # noqa: E402
     ROOT,
     compose_run,
     machine_line,
-    provenance,
+    results_header,
     table,
     timed_run,
     write_results,
@@ -340,11 +340,7 @@ def main(spec: dict[str, Any] | None = None, argv: list[str] | None = None) -> d
     deeplc_python(deeplc_spec())
     start = time.perf_counter()
     results = {
-        "study": STUDY,
-        "description": spec["description"],
-        **provenance(),
-        "seed": spec["seed"],
-        "threads": spec["threads"],
+        **results_header(STUDY, spec),
         "folds": [],
         "in_split": None,
     }
