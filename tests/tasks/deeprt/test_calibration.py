@@ -75,7 +75,7 @@ def test_reference_file_keeps_good_rows_and_names_the_bad_ones(tmp_path, caplog)
     assert observed.tolist() == [10.5, 3.0, 4.0]
     assert "reference.csv: skipped 2 reference rows; first: line 3 (PEPXIDEK)" in caplog.text
     (tmp_path / "few.csv").write_text("peptide,rt\nPEPTIDEK,1\nACDK,2\n")
-    with pytest.raises(ValueError, match="few.csv: 2 usable rows"):
+    with pytest.raises(ValueError, match=r"few\.csv: 2 usable rows"):
         read_reference(tmp_path / "few.csv")
     (tmp_path / "columns.csv").write_text("sequence,time\nPEPTIDEK,1\n")
     with pytest.raises(ValueError, match="needs columns peptide and rt"):

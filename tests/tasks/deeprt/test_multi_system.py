@@ -133,6 +133,21 @@ def test_multi_system_run_then_predict_a_new_system_with_calibrate(
     with pytest.raises(ValueError, match="systems are"):
         predictor.select_system("column_z")
 
+    # --average-with: the mean of models trained alike; a copy whose first head sits 1 std later
+    import torch
+
+    state = torch.load(result.best_checkpoint, map_location="cpu", weights_only=False)
+    state["state_dict"]["net.head.3.bias"][0] += 1.0
+    shifted = tmp_path / "shifted.ckpt"
+    torch.save(state, shifted)
+    plain = RTPredictor.from_checkpoint(result.best_checkpoint)
+    averaged = RTPredictor.from_checkpoint(result.best_checkpoint, average_with=str(shifted))
+    peptides = [parse_proforma(p) for p in ("PEPTIDEK", "ACDEFGHIK")]
+    std = plain.model.systems[0]["rt_std"]
+    np.testing.assert_allclose(
+        averaged.predict_peptides(peptides), plain.predict_peptides(peptides) + std / 2, rtol=1e-5
+    )
+
     # a third column: RT = 2 x column_a's scale + 7, calibrated from 120 reference peptides
     reference = _peptides(150, 7)[:120]
     _table(tmp_path / "reference.csv", reference, 10.0, 87.0)

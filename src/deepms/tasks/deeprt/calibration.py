@@ -79,6 +79,7 @@ class RTCalibration:
     n_reference: int = 0
     reference: str = ""
     heads: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # averaged with the model (--average-with)
     fit_mae: float = float("nan")
 
     @classmethod
