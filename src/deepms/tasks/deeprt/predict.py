@@ -145,19 +145,23 @@ class RTPredictor(BatchPredictor):
     def head_outputs(self, peptides: list[Any]) -> np.ndarray:
         """[n, n_heads] standardised outputs of every head, in the peptides' order (averaged
         over the ensemble's members)."""
-        if self.members:
-            return np.mean([p._own_head_outputs(peptides) for p in (self, *self.members)], 0)
-        return self._own_head_outputs(peptides)
+        return self._members_mean(peptides, "head_outputs")
 
-    def _own_head_outputs(self, peptides: list[Any]) -> np.ndarray:
+    def _members_mean(self, peptides: list[Any], output: str) -> np.ndarray:
+        """The mean of ``model.<output>(batch)`` over this model and its members."""
+        return np.mean(
+            [p._over_peptides(peptides, getattr(p.model, output)) for p in (self, *self.members)],
+            axis=0,
+        )
+
+    def _over_peptides(self, peptides: list[Any], output: Any) -> np.ndarray:
+        """``output(batch)`` over length-sorted batches of ``peptides``, back in their order."""
 
         def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            batch = self._batch([peptides[r] for r in rows])
-            return rows, self.model.head_outputs(batch).float().numpy()
+            return rows, output(self._batch([peptides[r] for r in rows])).float().numpy()
 
         parts = self._batched([len(p.sequence) for p in peptides], run)
-        out = self._in_input_order(parts, len(peptides), np.float64)
-        return out.reshape(len(peptides), len(self.model.systems))
+        return self._in_input_order(parts, len(peptides), np.float64)
 
     def calibrate(self, reference: str | os.PathLike[str], method: str = "auto") -> RTCalibration:
         """Fit :attr:`calibration` on a reference file's peptides and observed RT."""
@@ -240,17 +244,7 @@ class RTPredictor(BatchPredictor):
         """RT (in :attr:`rt_unit`) of parsed peptides, in their order (the members' mean)."""
         if self.calibration is not None:
             return self.calibration.apply(self.head_outputs(peptides))
-        if self.members:
-            return np.mean([p._own_rt(peptides) for p in (self, *self.members)], 0)
-        return self._own_rt(peptides)
-
-    def _own_rt(self, peptides: list[Any]) -> np.ndarray:
-        def run(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            batch = self._batch([peptides[r] for r in rows])
-            return rows, self.model.predict_rt(batch).float().numpy()
-
-        parts = self._batched([len(p.sequence) for p in peptides], run)
-        return self._in_input_order(parts, len(peptides), np.float64)
+        return self._members_mean(peptides, "predict_rt")
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``peptide, predicted_rt, rt_unit`` (+ ``NormalizedRetentionTime``), in input order."""
