@@ -130,7 +130,7 @@ class RTDataset(Dataset):
         }
 
 
-class TestParts(Dataset):
+class CombinedTestParts(Dataset):
     """Every test part in one dataset, each item marked with its part's index (so one loader,
     and the model reports each part on its own: ``test_<part>_mae``)."""
 
@@ -331,7 +331,7 @@ class RTDataModule(TaskDataModule):
     def test_dataloader(self) -> Any:
         """One loader over every test part (``test`` first), rows marked by part."""
         parts = [self.datasets[p] for p in self.test_parts if p in self.datasets]
-        return self.loader(parts[0] if len(parts) == 1 else TestParts(parts))
+        return self.loader(parts[0] if len(parts) == 1 else CombinedTestParts(parts))
 
     def _hold_out_mods(
         self, samples: list[RTSample], labels: Any, keep: np.ndarray, dropped: Counter
