@@ -17,6 +17,7 @@ import argparse
 import logging
 import sys
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,20 @@ STUDY = HERE.name
 DATA = "deeprt_multi_system"
 
 
-def system_sources(keep: Any) -> tuple[list[dict[str, Any]], Any]:
-    """The multi-system config's sources whose system passes ``keep``, and the config."""
+@cache
+def _all_sources() -> tuple[dict[str, Any], ...]:
+    """The multi-system config's sources, composed once; the primary set's ``keep_all`` (whole
+    DLOmix for the iRT champion) is dropped, so every system is capped alike."""
     from omegaconf import OmegaConf
 
     cfg = compose_run(["task=deeprt", f"data={DATA}"])
     sources = OmegaConf.to_container(cfg.data.sources, resolve=True)
-    # balanced systems: the primary set's keep_all (whole DLOmix for the iRT champion) is dropped
-    chosen = [{k: v for k, v in s.items() if k != "keep_all"} for s in sources]
-    return [s for s in chosen if keep(s["system"])], cfg
+    return tuple({k: v for k, v in s.items() if k != "keep_all"} for s in sources)
+
+
+def system_sources(keep: Any) -> list[dict[str, Any]]:
+    """The multi-system sources whose system passes ``keep``."""
+    return [dict(s) for s in _all_sources() if keep(s["system"])]
 
 
 def train(spec: dict[str, Any], tag: str, sources: list[dict[str, Any]]) -> tuple[Any, float]:
@@ -179,7 +185,7 @@ def in_split(spec: dict[str, Any], threads: int) -> dict[str, Any]:
     """One model on every system vs DeepLC calibrated on each system's training peptides."""
     from deepms.tasks.deeprt.predict import RTPredictor
 
-    sources, _ = system_sources(lambda name: True)
+    sources = system_sources(lambda name: True)
     result, seconds = train(spec, "all-systems", sources)
     datamodule = result.datamodule
     predictor = RTPredictor.from_checkpoint(result.best_checkpoint)
@@ -205,7 +211,7 @@ def in_split(spec: dict[str, Any], threads: int) -> dict[str, Any]:
 
 
 def fold_results(spec: dict[str, Any], fold: list[str], threads: int) -> dict[str, Any]:
-    train_sources, _ = system_sources(lambda name: name not in fold)
+    train_sources = system_sources(lambda name: name not in fold)
     result, seconds = train(spec, "without-" + "-".join(fold), train_sources)
     entry: dict[str, Any] = {
         "held_out": fold,
@@ -215,7 +221,7 @@ def fold_results(spec: dict[str, Any], fold: list[str], threads: int) -> dict[st
         "sets": {},
     }
     for name in fold:
-        target_sources, _ = system_sources(lambda system, name=name: system == name)
+        target_sources = system_sources(lambda system, name=name: system == name)
         target = held_out_set(spec, target_sources)
         entry["sets"][name] = calibrate_and_score(spec, result, target, threads, name)
     return entry

@@ -64,9 +64,18 @@ LAYOUTS: dict[str, TableLayout] = {
 
 
 def drop_row(
-    path: Path, line: int, text: str, err: Exception, on_error: str, dropped: Counter | None
+    path: Path,
+    line: int,
+    text: str,
+    err: Exception,
+    on_error: str | Callable[[str, Exception], None],
+    dropped: Counter | None,
 ) -> None:
-    """Apply ``on_error`` to one bad row (also used by tasks that refuse rows after reading)."""
+    """Apply ``on_error`` to one bad row (also used by tasks that refuse rows after reading):
+    ``raise``, ``skip`` (counted), or a sink ``(record, error)`` that takes the row over."""
+    if callable(on_error):
+        on_error(f"line {line} ({text})", err)
+        return
     if on_error == "raise":
         raise DataFormatError(path, f"line {line} ({text!r})", err) from err
     if dropped is not None:
@@ -75,11 +84,16 @@ def drop_row(
 
 
 def read_table(
-    path: Path, layout: str, on_error: str = "raise", dropped: Counter | None = None
+    path: Path,
+    layout: str,
+    on_error: str | Callable[[str, Exception], None] = "raise",
+    dropped: Counter | None = None,
 ) -> Iterator[RTRow]:
-    """The good rows of one RT table in file order (see the module docstring)."""
+    """The good rows of one RT table in file order (see the module docstring); a ``.tsv`` file
+    is read tab-separated whatever the layout."""
     spec = LAYOUTS[layout]
-    table = pd.read_csv(path, sep=spec.sep, dtype=str, keep_default_na=False)
+    sep = "\t" if Path(path).suffix.lower() == ".tsv" else spec.sep
+    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     missing = [c for c in (spec.sequence, spec.rt, spec.modifications) if c and c not in table]
     if missing:
         raise DataFormatError(path, "header", f"missing column(s) {missing} for format {layout!r}")

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
-from deepms.tasks.deeprt.transfer import fit_piecewise_linear
+from deepms.tasks.deeprt.transfer import fit_piecewise_linear, piecewise_linear
 
 METHODS = ("linear", "piecewise", "ridge")
 #: reference peptides per knot of a piecewise map (and at least 2 knots: a line)
@@ -33,15 +34,6 @@ RIDGE_ALPHAS = np.logspace(-3, 3, 13)  # candidate penalties (on standardised he
 
 def _knots_for(n: int, n_knots: int) -> int:
     return int(max(2, min(n_knots, n // PEPTIDES_PER_KNOT)))
-
-
-def _evaluate_piecewise(x: np.ndarray, knots: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The piecewise-linear map at ``x``, extended linearly beyond the end knots."""
-    x = np.asarray(x, np.float64)
-    segment = np.clip(np.searchsorted(knots, x), 1, len(knots) - 1)
-    x0, x1 = knots[segment - 1], knots[segment]
-    y0, y1 = values[segment - 1], values[segment]
-    return y0 + (x - x0) * (y1 - y0) / np.maximum(x1 - x0, 1e-12)
 
 
 def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float | None = None) -> tuple[np.ndarray, float]:
@@ -127,7 +119,8 @@ class RTCalibration:
         mixed = x @ np.asarray(self.weights) + self.intercept
         if not self.knots:
             return mixed
-        return _evaluate_piecewise(mixed, np.asarray(self.knots), np.asarray(self.values))
+        knots, values = (torch.as_tensor(v, dtype=torch.float64) for v in (self.knots, self.values))
+        return piecewise_linear(torch.as_tensor(mixed), knots, values).numpy()
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -339,11 +339,11 @@ class RTModel(TaskModule):
         return self.net.features(batch["residues"], batch["mods"], batch["lengths"])
 
     def on_fit_start(self) -> None:
-        loader = self.trainer.datamodule.train_dataloader()
         if self._pretrained_head is not None:
-            self.fold_pretrained_heads(loader)
+            self.fold_pretrained_heads(self.trainer.datamodule.train_dataloader())
         if not self.calibrate_only:
             return
+        loader = self.trainer.datamodule.train_dataloader()
         raw, rt = collect_outputs(self, loader, self._raw, lambda batch: batch["rt"])
         knots, values = fit_piecewise_linear(raw, rt, len(self.knots))
         self.knots.copy_(torch.as_tensor(knots))

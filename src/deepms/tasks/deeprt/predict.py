@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from deepms.chem import Peptide, parse_proforma
-from deepms.errors import DeepMSError
+from deepms.errors import DataFormatError
 from deepms.io.atomic import atomic_path
 from deepms.io.library import RT_COLUMN
 from deepms.registry.options import BATCH_OPTIONS, Option, with_default
@@ -47,7 +47,6 @@ OUTPUT_COLUMNS = ("peptide", "predicted_rt", "rt_unit")
 CAM_NAME = "Carbamidomethyl"
 CAM = f"{CAM_NAME}@C"
 CALIBRATED_UNIT = "calibrated"  # the reference file's unit, whatever it was
-REFERENCE_RT = ("rt", "observed_rt", "retention_time", "RT")
 CALIBRATION = "Calibration to your LC system"
 
 
@@ -274,32 +273,26 @@ class RTPredictor(BatchPredictor):
 
 
 def read_reference(path: str | os.PathLike[str]) -> tuple[list[Any], np.ndarray]:
-    """Reference peptides and their observed RT from a CSV/TSV (``peptide`` and ``rt``).
+    """Reference peptides and their observed RT from a ``rt_proforma`` table (``peptide``,
+    ``rt``; CSV, or TSV by extension).
 
     A row whose peptide does not parse or whose RT is not a number is skipped with a warning
     naming the file and line; the file is refused when fewer than 3 rows remain.
     """
+    from deepms.io.rt_table import read_table
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"calibration reference {path}: no such file")
-    frame = pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",", dtype=str)
-    rt_column = next((c for c in REFERENCE_RT if c in frame.columns), None)
-    if "peptide" not in frame.columns or rt_column is None:
+    bad: list[str] = []
+    try:
+        rows = list(read_table(path, "rt_proforma", lambda row, err: bad.append(f"{row}: {err}")))
+    except DataFormatError as err:  # with a sink, only a missing column raises
         raise ValueError(
-            f"calibration reference {path}: needs columns peptide and rt, has {list(frame.columns)}"
-        )
-    peptides, observed, bad = [], [], []
-    for line, (text, rt) in enumerate(zip(frame["peptide"], frame[rt_column], strict=True), 2):
-        try:
-            value = float(rt)
-            if not np.isfinite(value):
-                raise ValueError(f"RT {rt!r} is not a finite number")
-            peptides.append(parse_proforma(str(text)))
-            observed.append(value)
-        except (ValueError, TypeError, DeepMSError) as err:
-            bad.append(f"line {line} ({text}): {err}")
+            f"calibration reference {path}: needs columns peptide and rt ({err})"
+        ) from err
     if bad:
         log.warning("%s: skipped %d reference rows; first: %s", path, len(bad), bad[0])
-    if len(observed) < 3:
-        raise ValueError(f"calibration reference {path}: {len(observed)} usable rows (need 3)")
-    return peptides, np.asarray(observed, dtype=np.float64)
+    if len(rows) < 3:
+        raise ValueError(f"calibration reference {path}: {len(rows)} usable rows (need 3)")
+    return [r.peptide for r in rows], np.array([r.rt for r in rows], dtype=np.float64)
